@@ -1,0 +1,81 @@
+import { parseArgs } from 'node:util';
+import { ConfigValueError } from './parsers.js';
+import { type Config, type SettingName, settings } from './settings.js';
+
+export type ConfigSource = {
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly argv: readonly string[];
+};
+
+export type LoadResult =
+  | { readonly kind: 'config'; readonly config: Config }
+  | { readonly kind: 'help' }
+  | { readonly kind: 'version' }
+  | { readonly kind: 'invalid'; readonly problems: readonly string[] };
+
+const names = Object.keys(settings) as SettingName[];
+
+/**
+ * Reads every setting from flags (first) and the environment, parses all of them and reports
+ * every problem at once, so that a bad deployment is fixed in one round trip.
+ */
+export function loadConfig(source: ConfigSource): LoadResult {
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {
+    help: { type: 'boolean', short: 'h' },
+    version: { type: 'boolean', short: 'v' },
+  };
+  for (const name of names) options[settings[name].flag] = { type: 'string' };
+
+  let flags: Record<string, string | boolean | undefined>;
+  try {
+    flags = parseArgs({ args: [...source.argv], options, strict: true, allowPositionals: false }).values;
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    return { kind: 'invalid', problems: [`${message} (see --help)`] };
+  }
+  if (flags.help === true) return { kind: 'help' };
+  if (flags.version === true) return { kind: 'version' };
+
+  const raw: Partial<Record<SettingName, string>> = {};
+  for (const name of names) {
+    const flag = flags[settings[name].flag];
+    if (typeof flag === 'string') raw[name] = flag;
+  }
+  return parseSettings(raw, source.env);
+}
+
+/**
+ * Parses raw setting texts (e.g. from flags or a library call) with the environment as fallback.
+ * Shared by the command line and the library entry point so both validate identically.
+ */
+export function parseSettings(
+  raw: Partial<Record<SettingName, string>>,
+  env: Readonly<Record<string, string | undefined>>,
+): LoadResult {
+  const problems: string[] = [];
+  const values: Record<string, unknown> = {};
+  for (const name of names) {
+    const s = settings[name];
+    const text = raw[name] ?? env[s.env] ?? s.default;
+    if (text === undefined) {
+      values[name] = undefined;
+      continue;
+    }
+    try {
+      values[name] = s.parse(text);
+    } catch (error) {
+      if (!(error instanceof ConfigValueError)) throw error;
+      problems.push(`${s.env} (--${s.flag}) ${error.message}`);
+    }
+  }
+  const nodeEnv = env.NODE_ENV;
+  if (nodeEnv === 'production' && values.secret === undefined) {
+    problems.push('SECRET (--secret) must be set when NODE_ENV=production: a generated secret is for development only');
+  }
+  const db = values.databaseUrl as Config['databaseUrl'] | undefined;
+  if (db?.kind === 'postgres') {
+    problems.push('DATABASE_URL (--database-url) postgres:// is not supported yet: use sqlite:<path>');
+  }
+  if (problems.length > 0) return { kind: 'invalid', problems };
+  return { kind: 'config', config: Object.freeze(values) as Config };
+}

@@ -1,0 +1,12 @@
+/** Longest event name, in characters (code points). */
+export const MAX_EVENT_NAME_LENGTH = 256;
+// \p{Cc}: C0 and C1 controls, DEL. CR or LF in a name would break the SSE frame it goes into.
+const CONTROL = /\p{Cc}/u;
+
+/** Why `name` cannot be an event name, or undefined if it can. */
+export function eventNameProblem(name: string): string | undefined {
+  if (name.length === 0) return 'must not be empty';
+  if ([...name].length > MAX_EVENT_NAME_LENGTH) return `must be at most ${MAX_EVENT_NAME_LENGTH} characters`;
+  if (CONTROL.test(name)) return 'must not contain control characters';
+  return undefined;
+}

@@ -1,0 +1,88 @@
+import { randomUUID } from 'node:crypto';
+import { AppError } from '../errors/app-error.js';
+import type { EventStore, StoredEvent } from '../store/store.js';
+import { eventNameProblem } from './event-name.js';
+
+/** Latest accepted timestamp: 9999-12-31T23:59:59Z, in epoch seconds. */
+export const MAX_TIMESTAMP = 253_402_300_799;
+export const HISTORY_DEFAULT_LIMIT = 1000;
+export const HISTORY_MAX_LIMIT = 1000;
+
+export interface InsertInput {
+  readonly event: string;
+  /** Epoch seconds; undefined = now. */
+  readonly timestamp?: number;
+  readonly data: unknown;
+}
+
+/** What the scheduler needs to hear from the service. */
+export interface ReleaseWaker {
+  wake(dueAt: number): void;
+  rearm(): void;
+}
+
+/**
+ * The rules of events, whoever calls (HTTP or a host program): validation, insert, cancel,
+ * history. Data is serialised once here to compact JSON and never parsed again until shown.
+ */
+export class EventService {
+  constructor(
+    private readonly store: EventStore,
+    private readonly scheduler: ReleaseWaker,
+    private readonly onInsert: () => void = () => {},
+    private readonly now: () => number = () => Date.now() / 1000,
+  ) {}
+
+  async insert(userId: string, input: InsertInput): Promise<StoredEvent> {
+    const problem = eventNameProblem(input.event);
+    if (problem) throw new AppError('invalid_input', `event ${problem}`);
+    const timestamp = input.timestamp ?? this.now();
+    if (!Number.isFinite(timestamp) || timestamp < 0 || timestamp > MAX_TIMESTAMP) {
+      throw new AppError('invalid_input', `timestamp must be epoch seconds between 0 and ${MAX_TIMESTAMP}`);
+    }
+    if (input.data === undefined) throw new AppError('invalid_input', 'data is required (any JSON value)');
+    const stored = await this.store.append({
+      id: randomUUID(),
+      userId,
+      event: input.event,
+      timestamp,
+      data: JSON.stringify(input.data),
+    });
+    this.onInsert();
+    this.scheduler.wake(timestamp);
+    return stored;
+  }
+
+  async cancel(userId: string, eventId: string): Promise<StoredEvent> {
+    const result = await this.store.cancel(eventId, userId);
+    switch (result.kind) {
+      case 'cancelled':
+        this.scheduler.rearm();
+        return result.event;
+      case 'not_found':
+        throw new AppError('not_found', 'No event has that id.');
+      case 'forbidden':
+        throw new AppError('forbidden', 'Only the author of an event can cancel it.');
+      case 'already_released':
+        throw new AppError('already_released');
+      case 'already_cancelled':
+        throw new AppError('already_cancelled');
+    }
+  }
+
+  /** One page of versions; `next` is the `after` of the following page, if there may be one. */
+  async history(
+    name: string,
+    page: { after?: string; limit?: number },
+  ): Promise<{ readonly events: readonly StoredEvent[]; readonly next: string | undefined }> {
+    const problem = eventNameProblem(name);
+    if (problem) throw new AppError('invalid_input', `event ${problem}`);
+    const limit = page.limit ?? HISTORY_DEFAULT_LIMIT;
+    if (!Number.isInteger(limit) || limit < 1 || limit > HISTORY_MAX_LIMIT) {
+      throw new AppError('invalid_input', `limit must be a whole number from 1 to ${HISTORY_MAX_LIMIT}`);
+    }
+    const events = await this.store.history(name, { after: page.after, limit });
+    if (events === undefined) throw new AppError('invalid_input', 'after must be the id of an event of this name');
+    return { events, next: events.length === limit ? events[events.length - 1]?.id : undefined };
+  }
+}

@@ -1,0 +1,54 @@
+import cors from '@fastify/cors';
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import { AppError } from '../errors/app-error.js';
+import type { BrokerDeps } from './broker-deps.js';
+import { eventRoutes } from './routes/event-routes.js';
+import { opsRoutes } from './routes/ops-routes.js';
+import { streamRoutes } from './routes/stream-routes.js';
+import { userRoutes } from './routes/user-routes.js';
+import { toHttpError } from './to-http-error.js';
+
+export interface BrokerPluginOptions {
+  readonly deps: BrokerDeps;
+  /** Allowed CORS origins, or ['*']. */
+  readonly origins: readonly string[];
+}
+
+/**
+ * All of Broker's routes, errors and CORS as one encapsulated Fastify plugin: the standalone
+ * server registers it at the root, a host application under any prefix.
+ */
+export const brokerPlugin: FastifyPluginAsync<BrokerPluginOptions> = async (app, { deps, origins }) => {
+  const anyOrigin = origins.length === 1 && origins[0] === '*';
+  await app.register(cors, {
+    origin: anyOrigin ? '*' : [...origins],
+    // Credentials (the access_token cookie) only with named origins: browsers refuse them with *.
+    credentials: !anyOrigin,
+    methods: ['GET', 'POST', 'OPTIONS'],
+    allowedHeaders: ['Content-Type', 'Authorization', 'Last-Event-ID'],
+    exposedHeaders: ['X-Next-After', 'Retry-After'],
+    maxAge: 600,
+  });
+
+  app.setErrorHandler((error, request, reply) => {
+    const mapped = toHttpError(error);
+    if (mapped.unexpected) request.log.error({ err: error }, 'request failed');
+    else if (error instanceof AppError && error.cause !== undefined) {
+      request.log.warn({ err: error.cause, code: mapped.body.code }, mapped.body.error);
+    }
+    void reply.status(mapped.status).send(mapped.body);
+  });
+  app.setNotFoundHandler((_request, reply) => {
+    const mapped = toHttpError(new AppError('route_not_found'));
+    void reply.status(mapped.status).send(mapped.body);
+  });
+
+  registerRoutes(app, deps);
+};
+
+function registerRoutes(app: FastifyInstance, deps: BrokerDeps): void {
+  userRoutes(app, deps);
+  eventRoutes(app, deps);
+  streamRoutes(app, deps);
+  opsRoutes(app, deps);
+}

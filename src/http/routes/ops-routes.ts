@@ -1,0 +1,21 @@
+import type { FastifyInstance } from 'fastify';
+import { AppError } from '../../errors/app-error.js';
+import type { BrokerDeps } from '../broker-deps.js';
+
+/** GET /health for load balancers, GET /metrics for Prometheus. */
+export function opsRoutes(app: FastifyInstance, deps: BrokerDeps): void {
+  app.get('/health', async () => {
+    if (deps.closing()) throw new AppError('unavailable', 'Shutting down.');
+    try {
+      await deps.ping();
+    } catch (error) {
+      throw new AppError('unavailable', 'The database does not answer.', { cause: error });
+    }
+    return { status: 'ok', subscribers: deps.hub.size };
+  });
+
+  app.get('/metrics', async (_request, reply) => {
+    reply.header('content-type', deps.metrics.registry.contentType);
+    return deps.metrics.registry.metrics();
+  });
+}

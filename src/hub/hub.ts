@@ -1,0 +1,207 @@
+import type { Logger } from 'pino';
+import type { EventStore, ReleasedEvent, Seq } from '../store/store.js';
+import { eventFrame, heartbeatFrame, retryFrame } from './sse-frame.js';
+import { Subscriber } from './subscriber.js';
+import type { SubscriberSink } from './subscriber-sink.js';
+
+export interface HubOptions {
+  /** Bytes a live subscriber may have unsent before it is dropped as too slow. */
+  readonly sendBufferLimit: number;
+  readonly heartbeatMs: number;
+  readonly retryMs: number;
+  /** Rows per store read, for catch-up and live reads. Bounds memory per read. */
+  readonly pageSize: number;
+}
+
+export interface HubMetrics {
+  subscribers(count: number): void;
+  dropped(): void;
+  delivered(frames: number): void;
+}
+
+export interface SubscribeRequest {
+  readonly names?: readonly string[];
+  /** Resume after this seq; undefined = snapshot of the latest value of every name. */
+  readonly lastEventId?: Seq;
+}
+
+/**
+ * Delivers released events to this node's subscribers. The hub keeps one cursor: the highest
+ * seq it has delivered live. On each "released up to N" it reads the new events from the store
+ * once, encodes each frame once, and writes the same bytes to every live subscriber.
+ *
+ * A new subscriber first catches up from the store (snapshot or replay) while NOT yet in the
+ * live set, then joins synchronously once it has reached the cursor; since joining happens in
+ * the same tick as that check, no release can fall between the two (no gap), and deliveries at
+ * or below its `lastSeq` are skipped (no duplicate).
+ */
+export class Hub {
+  private readonly live = new Set<Subscriber>();
+  private catchingUp = 0;
+  private cursor: Seq = 0;
+  private target: Seq = 0;
+  private pumping = false;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private readonly retry: Buffer;
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly options: HubOptions,
+    private readonly metrics: HubMetrics,
+    private readonly log: Logger,
+  ) {
+    this.retry = retryFrame(options.retryMs);
+  }
+
+  /** Streams open on this node, live or catching up. */
+  get size(): number {
+    return this.live.size + this.catchingUp;
+  }
+
+  async start(): Promise<void> {
+    this.cursor = await this.store.lastSeq();
+    this.target = this.cursor;
+    // One timer for all streams (not one per stream): a heartbeat costs one shared buffer.
+    this.heartbeat = setInterval(() => this.beat(), this.options.heartbeatMs);
+    this.heartbeat.unref();
+  }
+
+  /** Sink of the fan-out: events up to `upTo` are released somewhere. */
+  released(upTo: Seq): void {
+    if (upTo <= this.target) return;
+    this.target = upTo;
+    if (!this.pumping) void this.pump();
+  }
+
+  async subscribe(sink: SubscriberSink, request: SubscribeRequest): Promise<void> {
+    const sub = new Subscriber(sink, request.names);
+    this.catchingUp += 1;
+    this.metrics.subscribers(this.size);
+    let joined = false;
+    sink.onClose(() => {
+      if (joined) this.live.delete(sub);
+      else this.catchingUp -= 1;
+      joined = false;
+      this.metrics.subscribers(this.size);
+    });
+    try {
+      sink.write(this.retry);
+      await this.catchUp(sub, request);
+    } catch (error) {
+      this.log.warn({ err: error }, 'stream catch-up failed; closing the stream');
+      sink.destroy();
+      return;
+    }
+    if (sink.closed) return;
+    this.catchingUp -= 1;
+    this.live.add(sub);
+    joined = true;
+  }
+
+  /** Ends every stream cleanly (shutdown). */
+  close(): void {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    for (const sub of [...this.live]) sub.sink.end();
+  }
+
+  private async catchUp(sub: Subscriber, request: SubscribeRequest): Promise<void> {
+    const { pageSize } = this.options;
+    const names = request.names;
+    const storeSeq = await this.store.lastSeq();
+    if (request.lastEventId === undefined || request.lastEventId > storeSeq) {
+      // Snapshot as of storeSeq. An id from the future (a reset database) gets a snapshot too:
+      // waiting for the sequence to reach it would hide everything until then.
+      let after = 0;
+      for (;;) {
+        const page = await this.store.readLatest({ after, upTo: storeSeq, names, limit: pageSize });
+        if (page.length > 0) await this.send(sub, page);
+        if (page.length < pageSize || sub.sink.closed) break;
+        after = (page[page.length - 1] as ReleasedEvent).seq;
+      }
+      sub.lastSeq = storeSeq;
+    } else {
+      sub.lastSeq = request.lastEventId;
+    }
+    // Replay (seq > lastSeq) until the hub's cursor is reached; the check and the join that
+    // follows happen in one tick.
+    while (sub.lastSeq < this.cursor && !sub.sink.closed) {
+      const reachable = this.cursor;
+      const page = await this.store.readReleased({ after: sub.lastSeq, names, limit: pageSize });
+      if (page.length > 0) await this.send(sub, page);
+      const last = page.length > 0 ? (page[page.length - 1] as ReleasedEvent).seq : sub.lastSeq;
+      // A short page means the store had nothing more (for this filter) up to at least the cursor
+      // as it was before the read.
+      sub.lastSeq = page.length < pageSize ? Math.max(last, reachable) : last;
+    }
+  }
+
+  /** Catch-up write: waits for the socket to drain instead of dropping. */
+  private async send(sub: Subscriber, events: readonly ReleasedEvent[]): Promise<void> {
+    const frames = Buffer.concat(events.filter((e) => e.seq > sub.lastSeq).map(eventFrame));
+    if (frames.length === 0) return;
+    if (!sub.sink.write(frames)) await sub.sink.waitDrain();
+    this.metrics.delivered(events.length);
+  }
+
+  private async pump(): Promise<void> {
+    this.pumping = true;
+    try {
+      while (this.cursor < this.target) {
+        const page = await this.store.readReleased({ after: this.cursor, limit: this.options.pageSize });
+        if (page.length === 0) break;
+        this.deliver(page);
+        this.cursor = (page[page.length - 1] as ReleasedEvent).seq;
+      }
+    } catch (error) {
+      // The store is unreachable: keep the target; the next notification retries from the cursor.
+      this.log.error({ err: error }, 'reading released events failed');
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private deliver(events: readonly ReleasedEvent[]): void {
+    if (this.live.size === 0) return;
+    const frames = events.map(eventFrame);
+    const all = Buffer.concat(frames);
+    const first = (events[0] as ReleasedEvent).seq;
+    const last = (events[events.length - 1] as ReleasedEvent).seq;
+    let delivered = 0;
+    for (const sub of this.live) {
+      let chunk: Buffer;
+      if (sub.names === undefined && sub.lastSeq < first) {
+        chunk = all;
+        delivered += events.length;
+      } else {
+        const picked: Buffer[] = [];
+        events.forEach((e, i) => {
+          if (e.seq > sub.lastSeq && sub.wants(e.event)) picked.push(frames[i] as Buffer);
+        });
+        if (picked.length === 0) {
+          sub.lastSeq = Math.max(sub.lastSeq, last);
+          continue;
+        }
+        chunk = picked.length === 1 ? (picked[0] as Buffer) : Buffer.concat(picked);
+        delivered += picked.length;
+      }
+      sub.lastSeq = last;
+      this.write(sub, chunk);
+    }
+    this.metrics.delivered(delivered);
+  }
+
+  /** Live write: a subscriber that lets its buffer grow past the limit is dropped, never waited for. */
+  private write(sub: Subscriber, chunk: Buffer): void {
+    sub.sink.write(chunk);
+    if (sub.sink.bufferedBytes > this.options.sendBufferLimit) {
+      this.metrics.dropped();
+      this.log.info({ buffered: sub.sink.bufferedBytes }, 'dropping a slow subscriber');
+      this.live.delete(sub);
+      sub.sink.destroy();
+    }
+  }
+
+  private beat(): void {
+    for (const sub of this.live) this.write(sub, heartbeatFrame);
+  }
+}
