@@ -56,7 +56,9 @@ export function parseSettings(
   const values: Record<string, unknown> = {};
   for (const name of names) {
     const s = settings[name];
-    const text = raw[name] ?? env[s.env] ?? s.default;
+    // An empty variable counts as unset (as compose files and shells often leave them).
+    const fromEnv = env[s.env] === '' ? undefined : env[s.env];
+    const text = raw[name] ?? fromEnv ?? s.default;
     if (text === undefined) {
       values[name] = undefined;
       continue;

@@ -190,15 +190,20 @@ export class Hub {
     this.metrics.delivered(delivered);
   }
 
-  /** Live write: a subscriber that lets its buffer grow past the limit is dropped, never waited for. */
+  /**
+   * Live write: a subscriber that still has more than the limit unsent from earlier writes is
+   * dropped, never waited for. Checked before writing, so one large batch alone never drops a
+   * reader that keeps up; the batch buffer itself is shared by every subscriber it goes to.
+   */
   private write(sub: Subscriber, chunk: Buffer): void {
-    sub.sink.write(chunk);
     if (sub.sink.bufferedBytes > this.options.sendBufferLimit) {
       this.metrics.dropped();
       this.log.info({ buffered: sub.sink.bufferedBytes }, 'dropping a slow subscriber');
       this.live.delete(sub);
       sub.sink.destroy();
+      return;
     }
+    sub.sink.write(chunk);
   }
 
   private beat(): void {

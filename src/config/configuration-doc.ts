@@ -1,0 +1,48 @@
+import { settings } from './settings.js';
+
+/**
+ * docs/configuration.md, generated from the settings table (`npm run docs`); a test fails when
+ * the committed file differs, so the doc cannot drift from the code.
+ */
+export function configurationDoc(): string {
+  const rows = Object.values(settings).map((s) => {
+    const def = s.default === undefined ? '*(none)*' : `\`${s.default}\``;
+    return `| \`${s.env}\` | \`--${s.flag}\` | ${def} | ${s.doc.replaceAll('|', '\\|')} |`;
+  });
+  return `# Configuration
+
+<!-- Generated from src/config/settings.ts by \`npm run docs\`; do not edit by hand. -->
+
+Every setting can be given as an environment variable or as a command-line flag
+(\`npx broker --port 9000\`); a flag wins over the environment. All settings are read and checked
+at start-up: if any is invalid, Broker lists **every** problem on stderr and exits with status 2,
+before opening the database or the port. A variable set to the empty string counts as unset.
+\`npx broker --help\` prints the same table.
+
+| Variable | Flag | Default | Meaning |
+|---|---|---|---|
+${rows.join('\n')}
+
+## Notes
+
+- **\`SECRET\`.** Without it Broker generates a 384-bit random secret on first start, stores it in
+  \`secret\` next to the SQLite file (\`./tmp/secret\` by default, mode 0600), logs a warning once,
+  and reuses it on later starts so issued tokens stay valid. With \`NODE_ENV=production\` a missing
+  \`SECRET\` is a start-up error: production keys belong in your secret store, not on a disk.
+  Secrets shorter than 32 characters are accepted (the original accepted any) but logged as weak.
+- **\`ORIGIN\`.** \`*\` allows every origin without credentials. A list of origins allows exactly
+  those, with credentials, so that the \`access_token\` cookie works for \`STREAM_AUTH\`.
+- **\`DATABASE_URL\`.** \`sqlite:<path>\` is relative to the working directory, like the original's
+  \`./tmp\`. \`sqlite::memory:\` keeps everything in memory (tests only: nothing survives a restart).
+  \`postgres://\` is reserved for running several nodes on one PostgreSQL and is refused with
+  "not supported yet" until that backend lands.
+- **\`MAX_SUBSCRIBERS\`.** The automatic value reads the process's open-file limit
+  (\`/proc/self/limits\`) and keeps 500 descriptors free for the database and ordinary requests,
+  so that hitting the limit refuses a stream with 503 instead of failing \`accept()\`.
+- **\`LOGIN_RATE_LIMIT\`.** Counted in fixed one-minute windows per client IP and per username
+  (case-insensitive); \`POST /users\` and \`POST /login\` share the counters. Behind a reverse proxy,
+  set \`TRUST_PROXY=true\` or every client shares the proxy's IP.
+- **Exit status.** 0 after a clean shutdown (SIGTERM/SIGINT), 2 for invalid configuration,
+  1 for a fatal error at start-up (e.g. the port is taken or the database cannot be opened).
+`;
+}

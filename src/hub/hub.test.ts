@@ -1,0 +1,176 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { afterEach, beforeEach, describe, test } from 'node:test';
+import { pino } from 'pino';
+import { SqliteStore } from '../store/sqlite/sqlite-store.js';
+import type { EventStore } from '../store/store.js';
+import { Hub, type HubMetrics } from './hub.js';
+import type { SubscriberSink } from './subscriber-sink.js';
+
+/** A sink that records frames; `stalled` makes it report a growing unsent buffer (a slow client). */
+class FakeSink implements SubscriberSink {
+  written = '';
+  closed = false;
+  ended = false;
+  stalled = false;
+  private pending = 0;
+  private listeners: (() => void)[] = [];
+  get bufferedBytes(): number {
+    return this.pending;
+  }
+  write(chunk: Buffer): boolean {
+    if (this.closed) return false;
+    if (this.stalled) this.pending += chunk.length;
+    else this.written += chunk.toString();
+    return true;
+  }
+  waitDrain(): Promise<void> {
+    return Promise.resolve();
+  }
+  end(): void {
+    this.ended = true;
+    this.close();
+  }
+  destroy(): void {
+    this.close();
+  }
+  onClose(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+  private close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const l of this.listeners) l();
+  }
+  get ids(): number[] {
+    return [...this.written.matchAll(/^id:(\d+)$/gm)].map((m) => Number(m[1]));
+  }
+}
+
+const metrics = (): HubMetrics & { drops: number; count: number } => {
+  const m = {
+    drops: 0,
+    count: 0,
+    subscribers: (n: number) => {
+      m.count = n;
+    },
+    dropped: () => {
+      m.drops += 1;
+    },
+    delivered: () => {},
+  };
+  return m;
+};
+
+describe('Hub', () => {
+  let store: SqliteStore;
+  let now = 1000;
+  beforeEach(() => {
+    store = new SqliteStore(':memory:');
+  });
+  afterEach(() => store.close());
+
+  const release = async (hub: Hub, name: string, count: number): Promise<void> => {
+    for (let i = 0; i < count; i++) {
+      await store.events.append({ id: randomUUID(), userId: 'u', event: name, timestamp: now, data: `{"i":${i}}` });
+    }
+    now += 1;
+    const released = await store.events.releaseDue(now, 10_000);
+    const last = released[released.length - 1];
+    if (last) hub.released(last.seq);
+  };
+  const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+  test('a slow subscriber is dropped while a fast one keeps receiving', async () => {
+    const m = metrics();
+    const hub = new Hub(store.events, { sendBufferLimit: 1024, heartbeatMs: 60_000, retryMs: 1000, pageSize: 100 }, m, pino({ level: 'silent' }));
+    await hub.start();
+    const fast = new FakeSink();
+    const slow = new FakeSink();
+    await hub.subscribe(fast, {});
+    await hub.subscribe(slow, {});
+    slow.stalled = true;
+    for (let round = 0; round < 20; round++) {
+      await release(hub, 'feed', 5);
+      await settle();
+    }
+    assert.equal(slow.closed, true, 'slow subscriber dropped');
+    assert.equal(m.drops, 1);
+    assert.equal(fast.closed, false);
+    assert.equal(fast.ids.length, 100, 'fast subscriber got every event');
+    assert.equal(hub.size, 1);
+    hub.close();
+    assert.equal(fast.ended, true, 'close ends streams cleanly');
+  });
+
+  test('events released while a snapshot is being read are delivered once, after it, in order', async () => {
+    let gate: () => void = () => {};
+    const gated = new Promise<void>((resolve) => {
+      gate = resolve;
+    });
+    let first = true;
+    const slowStore: EventStore = {
+      ...store.events,
+      readLatest: async (q) => {
+        if (first) {
+          first = false;
+          await gated;
+        }
+        return store.events.readLatest(q);
+      },
+    };
+    const hub = new Hub(slowStore, { sendBufferLimit: 1 << 20, heartbeatMs: 60_000, retryMs: 1000, pageSize: 3 }, metrics(), pino({ level: 'silent' }));
+    await hub.start();
+    for (const n of ['a', 'b', 'c', 'd']) await release(hub, n, 1);
+    const sink = new FakeSink();
+    const subscribing = hub.subscribe(sink, {});
+    await settle();
+    await release(hub, 'a', 2); // live while the snapshot is stalled
+    await settle();
+    gate();
+    await subscribing;
+    await release(hub, 'e', 1);
+    await settle();
+    // The snapshot is as of seq 4, but 'a' has moved on to seq 6 since: its old version (1) is
+    // left out and the two newer ones come through the catch-up, so no stale value is sent.
+    assert.deepEqual(sink.ids, [2, 3, 4, 5, 6, 7]);
+    assert.match(sink.written, /^retry:1000\n\n/);
+  });
+
+  test('resume from a seq replays with a name filter, then joins live without a gap', async () => {
+    const hub = new Hub(store.events, { sendBufferLimit: 1 << 20, heartbeatMs: 60_000, retryMs: 1000, pageSize: 2 }, metrics(), pino({ level: 'silent' }));
+    await hub.start();
+    for (const n of ['x', 'y', 'x', 'y', 'x']) await release(hub, n, 1);
+    const sink = new FakeSink();
+    await hub.subscribe(sink, { lastEventId: 1, names: ['x'] });
+    await release(hub, 'y', 1);
+    await release(hub, 'x', 1);
+    await settle();
+    assert.deepEqual(sink.ids, [3, 5, 7]);
+  });
+
+  test('an id beyond the sequence (a reset database) gets a snapshot instead of silence', async () => {
+    const hub = new Hub(store.events, { sendBufferLimit: 1 << 20, heartbeatMs: 60_000, retryMs: 1000, pageSize: 10 }, metrics(), pino({ level: 'silent' }));
+    await hub.start();
+    await release(hub, 'k', 1);
+    const sink = new FakeSink();
+    await hub.subscribe(sink, { lastEventId: 999 });
+    assert.deepEqual(sink.ids, [1]);
+  });
+
+  test('heartbeats go to every live stream on one shared timer', async () => {
+    const hub = new Hub(store.events, { sendBufferLimit: 1 << 20, heartbeatMs: 20, retryMs: 1000, pageSize: 10 }, metrics(), pino({ level: 'silent' }));
+    await hub.start();
+    const sinks = [new FakeSink(), new FakeSink()];
+    for (const s of sinks) await hub.subscribe(s, {});
+    await new Promise<void>((resolve) => {
+      const check = setInterval(() => {
+        if (sinks.every((s) => s.written.includes(':hb\n\n'))) {
+          clearInterval(check);
+          resolve();
+        }
+      }, 5);
+    });
+    hub.close();
+  });
+});
