@@ -96,6 +96,14 @@ export async function createBroker(config: Config, log: Logger): Promise<Broker>
       await hub.start();
       await scheduler.start();
       const address = await app.listen({ port: config.port, host: config.host });
+      // accept() failing (EMFILE at the open-file limit) is emitted as a server 'error'; unheard,
+      // it would crash the process. libuv already sheds the connection; log it, at most every 10 s.
+      let lastLogged = 0;
+      app.server.on('error', (error) => {
+        if (Date.now() - lastLogged < 10_000) return;
+        lastLogged = Date.now();
+        log.error({ err: error }, 'accepting a connection failed; still serving');
+      });
       return address;
     },
     async close() {

@@ -1,73 +1,95 @@
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { SubscriberSink } from '../hub/subscriber-sink.js';
 
 /** Headers every stream gets; proxies must neither buffer nor cache it. */
 const STREAM_HEADERS: OutgoingHttpHeaders = {
   'content-type': 'text/event-stream; charset=utf-8',
   'cache-control': 'no-cache, no-transform',
-  connection: 'keep-alive',
   'x-accel-buffering': 'no',
+  // The body is delimited by the end of the connection (no chunked framing): the socket is the
+  // stream's own, and every frame goes to it without Node's per-write response bookkeeping.
+  connection: 'close',
 };
 
 /**
- * The SSE writer: an event stream on Node's raw response (Fastify's reply is hijacked, which
- * costs the same CPU as bare node:http). Closing is detected on the response, not the request:
- * a request's 'close' fires as soon as its empty body is read.
+ * The SSE writer. Fastify's reply is hijacked and the response head is written by hand, then
+ * frames go straight to the socket: Node's ServerResponse costs most of the CPU of a delivery
+ * (chunk framing, state checks), and a stream needs none of it. Closing is watched on the
+ * socket, never on the request (whose 'close' fires as soon as its empty body is read).
  */
 export class SseStream implements SubscriberSink {
+  private readonly socket: Socket;
   private isClosed = false;
   private readonly listeners: (() => void)[] = [];
 
-  constructor(
-    private readonly res: ServerResponse,
-    extraHeaders: OutgoingHttpHeaders,
-  ) {
-    res.writeHead(200, { ...extraHeaders, ...STREAM_HEADERS });
-    res.on('close', () => {
+  constructor(res: ServerResponse, extraHeaders: OutgoingHttpHeaders) {
+    const socket = res.socket;
+    if (!socket) throw new Error('response has no socket');
+    this.socket = socket;
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, 60_000);
+    socket.on('close', () => {
       this.isClosed = true;
       for (const listener of this.listeners.splice(0)) listener();
     });
     // A write error (peer reset) is followed by 'close'; without a listener it would throw.
-    res.on('error', () => {});
+    socket.on('error', () => {});
+    socket.write(head({ ...extraHeaders, ...STREAM_HEADERS }));
   }
 
   get closed(): boolean {
-    return this.isClosed || this.res.destroyed;
+    return this.isClosed || this.socket.destroyed;
   }
 
   get bufferedBytes(): number {
-    return this.res.writableLength;
+    return this.socket.writableLength;
   }
 
   write(chunk: Buffer): boolean {
     if (this.closed) return false;
-    return this.res.write(chunk);
+    return this.socket.write(chunk);
   }
 
   waitDrain(): Promise<void> {
-    if (this.closed || this.res.writableLength === 0) return Promise.resolve();
+    if (this.closed || this.socket.writableLength === 0) return Promise.resolve();
     return new Promise((resolve) => {
       const done = (): void => {
-        this.res.off('drain', done);
-        this.res.off('close', done);
+        this.socket.off('drain', done);
+        this.socket.off('close', done);
         resolve();
       };
-      this.res.on('drain', done);
-      this.res.on('close', done);
+      this.socket.on('drain', done);
+      this.socket.on('close', done);
     });
   }
 
   end(): void {
-    if (!this.closed) this.res.end();
+    if (!this.closed) this.socket.end();
   }
 
   destroy(): void {
     this.isClosed = true;
-    this.res.destroy();
+    this.socket.destroy();
   }
 
   onClose(listener: () => void): void {
     if (this.isClosed) queueMicrotask(listener);
     else this.listeners.push(listener);
   }
+}
+
+function head(headers: OutgoingHttpHeaders): string {
+  let text = 'HTTP/1.1 200 OK\r\n';
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    // Header values come from our own constants and the CORS plugin, never from the request;
+    // still, refuse anything that could split the head.
+    for (const v of Array.isArray(value) ? value : [value]) {
+      const s = String(v);
+      if (/[\r\n]/.test(s) || /[\r\n:]/.test(name)) continue;
+      text += `${name}: ${s}\r\n`;
+    }
+  }
+  return `${text}\r\n`;
 }
