@@ -12,13 +12,20 @@ export interface BrokerPluginOptions {
   readonly deps: BrokerDeps;
   /** Allowed CORS origins, or ['*']. */
   readonly origins: readonly string[];
+  /** Largest request body (bytes) on Broker's routes, whatever the host's own limit is. */
+  readonly bodyLimit?: number;
 }
 
 /**
  * All of Broker's routes, errors and CORS as one encapsulated Fastify plugin: the standalone
  * server registers it at the root, a host application under any prefix.
  */
-export const brokerPlugin: FastifyPluginAsync<BrokerPluginOptions> = async (app, { deps, origins }) => {
+export const brokerPlugin: FastifyPluginAsync<BrokerPluginOptions> = async (app, { deps, origins, bodyLimit }) => {
+  if (bodyLimit !== undefined) {
+    app.addHook('onRoute', (route) => {
+      route.bodyLimit ??= bodyLimit;
+    });
+  }
   const anyOrigin = origins.length === 1 && origins[0] === '*';
   await app.register(cors, {
     origin: anyOrigin ? '*' : [...origins],

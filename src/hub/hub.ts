@@ -37,6 +37,7 @@ export interface SubscribeRequest {
  */
 export class Hub {
   private readonly live = new Set<Subscriber>();
+  private readonly observers = new Set<(events: readonly ReleasedEvent[]) => void>();
   private catchingUp = 0;
   private cursor: Seq = 0;
   private target: Seq = 0;
@@ -71,6 +72,20 @@ export class Hub {
     if (upTo <= this.target) return;
     this.target = upTo;
     if (!this.pumping) void this.pump();
+  }
+
+  /**
+   * In-process observers (a host program's jobs): called with each batch of released events,
+   * in seq order, once per batch this node delivers. Returns the unsubscribe function.
+   */
+  observe(listener: (events: readonly ReleasedEvent[]) => void): () => void {
+    this.observers.add(listener);
+    return () => this.observers.delete(listener);
+  }
+
+  /** Highest seq delivered live on this node. */
+  get position(): Seq {
+    return this.cursor;
   }
 
   async subscribe(sink: SubscriberSink, request: SubscribeRequest): Promise<void> {
@@ -161,6 +176,13 @@ export class Hub {
   }
 
   private deliver(events: readonly ReleasedEvent[]): void {
+    for (const observer of this.observers) {
+      try {
+        observer(events);
+      } catch (error) {
+        this.log.error({ err: error }, 'a release observer threw');
+      }
+    }
     if (this.live.size === 0) return;
     const frames = events.map(eventFrame);
     const all = Buffer.concat(frames);

@@ -1,0 +1,102 @@
+import { dirname } from 'node:path';
+import type { Logger } from 'pino';
+import { LoginThrottle } from './auth/login-throttle.js';
+import { PasswordHasher } from './auth/password-hasher.js';
+import { TokenService } from './auth/token-service.js';
+import { UserService } from './auth/user-service.js';
+import { ensureSecret } from './config/ensure-secret.js';
+import type { Config } from './config/settings.js';
+import { EventService } from './events/event-service.js';
+import type { Fanout } from './fanout/fanout.js';
+import { MemoryFanout } from './fanout/memory-fanout.js';
+import type { BrokerDeps } from './http/broker-deps.js';
+import { Hub } from './hub/hub.js';
+import { openFileLimit } from './lib/open-file-limit.js';
+import { Metrics } from './metrics/metrics.js';
+import { ReleaseScheduler } from './scheduler/release-scheduler.js';
+import { SqliteStore } from './store/sqlite/sqlite-store.js';
+import type { Store } from './store/store.js';
+
+/** Rows per store read (catch-up pages, live reads, release batches). */
+const PAGE_SIZE = 500;
+/** Descriptors kept free for the database, logs and ordinary requests when streams are capped. */
+const RESERVED_FILES = 500;
+
+/**
+ * Everything of a Broker but the HTTP server: store, fan-out, scheduler, hub and services.
+ * The standalone server (app.ts) and the library's mount points share it.
+ */
+export interface BrokerCore {
+  readonly deps: BrokerDeps;
+  readonly store: Store;
+  readonly log: Logger;
+  /** Reads the release position, releases what fell due while down, arms the timer. */
+  start(): Promise<void>;
+  /** Refuses new streams, ends open ones, stops releasing. Requests in flight still finish. */
+  stopStreaming(): Promise<void>;
+  /** Closes the fan-out and the store (after the HTTP server has finished its requests). */
+  close(): Promise<void>;
+}
+
+/** The composition root: the one place that names concrete classes. */
+export function createBrokerCore(config: Config, log: Logger): BrokerCore {
+  const db = config.databaseUrl;
+  if (db.kind !== 'sqlite') throw new Error('only sqlite: is supported');
+  const dataDir = db.path === ':memory:' ? './tmp' : dirname(db.path);
+  const secret = ensureSecret(config.secret, dataDir);
+  if (secret.source === 'generated') {
+    log.warn({ path: secret.path }, 'SECRET is not set: generated one and stored it (mode 0600); set SECRET to use your own');
+  } else if (secret.source === 'configured' && secret.secret.length < 32) {
+    log.warn('SECRET is shorter than 32 characters; HS256 wants at least 256 bits of key');
+  }
+
+  const store: Store = new SqliteStore(db.path);
+  const fanout: Fanout = new MemoryFanout();
+  const metrics = new Metrics({ defaultMetrics: true });
+  const hub = new Hub(
+    store.events,
+    {
+      sendBufferLimit: config.sendBufferLimit,
+      heartbeatMs: config.heartbeatInterval * 1000,
+      retryMs: config.retry,
+      pageSize: PAGE_SIZE,
+    },
+    metrics,
+    log,
+  );
+  fanout.onReleased((upTo) => hub.released(upTo));
+  const scheduler = new ReleaseScheduler(store.events, fanout, metrics, log, PAGE_SIZE);
+  const tokens = new TokenService(secret.secret, config.expiry);
+  let closing = false;
+  const deps: BrokerDeps = {
+    users: new UserService(store.users, new PasswordHasher(config.bcryptCost), tokens, config.passwordMinLength),
+    events: new EventService(store.events, scheduler, () => metrics.inserts.inc()),
+    tokens,
+    hub,
+    metrics,
+    throttle: new LoginThrottle(config.loginRateLimit),
+    ping: () => store.ping(),
+    closing: () => closing,
+    streamAuth: config.streamAuth,
+    maxSubscribers: config.maxSubscribers || Math.max(100, (openFileLimit() ?? 10_500) - RESERVED_FILES),
+  };
+
+  return {
+    deps,
+    store,
+    log,
+    async start() {
+      await hub.start();
+      await scheduler.start();
+    },
+    async stopStreaming() {
+      closing = true;
+      hub.close();
+      await scheduler.stop();
+    },
+    async close() {
+      await fanout.close();
+      await store.close();
+    },
+  };
+}
