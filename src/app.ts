@@ -1,4 +1,9 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyServerFactory,
+  LogController,
+} from 'fastify';
 import type { Logger } from 'pino';
 import { type BrokerCore, createBrokerCore } from './broker-core.js';
 import type { Config } from './config/settings.js';
@@ -58,9 +63,10 @@ export async function createBroker(config: Config, log: Logger): Promise<Broker>
 }
 
 /** Fastify with Broker's body limit, proxy trust and one log line per request. */
-export function createFastify(config: Config, log: Logger): FastifyInstance {
+export function createFastify(config: Config, log: Logger, serverFactory?: FastifyServerFactory): FastifyInstance {
   const fastifyLog: FastifyBaseLogger = log;
   const app = Fastify({
+    ...(serverFactory ? { serverFactory } : {}),
     loggerInstance: fastifyLog,
     bodyLimit: config.bodyLimit,
     trustProxy: config.trustProxy,

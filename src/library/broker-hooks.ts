@@ -1,0 +1,117 @@
+import type { BrokerCore } from '../broker-core.js';
+import type { ReleasedEvent, Seq } from '../store/store.js';
+
+/** The user id of events published by the host program rather than by a user. */
+export const SYSTEM_USER_ID = '00000000-0000-0000-0000-000000000000';
+
+export interface PublishInput {
+  readonly event: string;
+  readonly data: unknown;
+  /** Epoch seconds (or a Date); omitted = now. */
+  readonly timestamp?: number | Date;
+  /** Attribute the event to this user id; omitted = the system user (SYSTEM_USER_ID). */
+  readonly userId?: string;
+}
+
+export interface ReleasedEventView {
+  /** Release sequence number (the SSE id). */
+  readonly seq: Seq;
+  readonly id: string;
+  readonly event: string;
+  readonly timestamp: number;
+  readonly data: unknown;
+}
+
+export interface ReleasedOptions {
+  /** Start after this seq (resume); omitted = only events released from now on. */
+  readonly after?: Seq;
+  /** Only these event names. */
+  readonly names?: readonly string[];
+  /** Ends the iteration. */
+  readonly signal?: AbortSignal;
+}
+
+/** What a host program can do with an embedded Broker, without patching it. */
+export interface BrokerHooks {
+  /** Inserts an event with the same validation and release rules as POST /insert. */
+  publish(input: PublishInput): Promise<{ readonly id: string }>;
+  /** Calls `listener` for each event released (in seq order). Returns the unsubscribe function. */
+  onReleased(listener: (event: ReleasedEventView) => void): () => void;
+  /** Released events as an async iterator, read from the store: none is skipped, however slow the loop. */
+  released(options?: ReleasedOptions): AsyncIterableIterator<ReleasedEventView>;
+}
+
+const view = (e: ReleasedEvent): ReleasedEventView => ({
+  seq: e.seq,
+  id: e.id,
+  event: e.event,
+  timestamp: e.timestamp,
+  data: JSON.parse(e.data) as unknown,
+});
+
+/** Hooks over a core; `closed` ends every iterator when the Broker closes. */
+export function brokerHooks(core: BrokerCore, closed: AbortSignal): BrokerHooks {
+  const hub = core.deps.hub;
+  return {
+    async publish(input) {
+      const timestamp = input.timestamp instanceof Date ? input.timestamp.getTime() / 1000 : input.timestamp;
+      const stored = await core.deps.events.insert(input.userId ?? SYSTEM_USER_ID, {
+        event: input.event,
+        data: input.data,
+        timestamp,
+      });
+      return { id: stored.id };
+    },
+    onReleased(listener) {
+      return hub.observe((events) => {
+        for (const e of events) listener(view(e));
+      });
+    },
+    released(options = {}) {
+      return releasedIterator(core, closed, options);
+    },
+  };
+}
+
+/** Page size of the iterator's store reads (rows). */
+const PAGE = 500;
+
+async function* releasedIterator(
+  core: BrokerCore,
+  closed: AbortSignal,
+  options: ReleasedOptions,
+): AsyncIterableIterator<ReleasedEventView> {
+  const hub = core.deps.hub;
+  let cursor = options.after ?? hub.position;
+  // A counter, not a flag: a release between our read and our wait must not be slept through.
+  let generation = 0;
+  let wake: (() => void) | undefined;
+  const off = hub.observe(() => {
+    generation += 1;
+    wake?.();
+  });
+  const stop = (): void => wake?.();
+  closed.addEventListener('abort', stop);
+  options.signal?.addEventListener('abort', stop);
+  const done = (): boolean => closed.aborted || options.signal?.aborted === true;
+  try {
+    while (!done()) {
+      const seen = generation;
+      const page = await core.store.events.readReleased({ after: cursor, names: options.names, limit: PAGE });
+      for (const e of page) {
+        cursor = e.seq;
+        yield view(e);
+        if (done()) return;
+      }
+      if (page.length === PAGE || generation !== seen) continue;
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+      });
+      wake = undefined;
+    }
+  } finally {
+    off();
+    closed.removeEventListener('abort', stop);
+    options.signal?.removeEventListener('abort', stop);
+  }
+}
