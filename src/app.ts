@@ -1,6 +1,7 @@
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
+  type FastifyReply,
   type FastifyServerFactory,
   LogController,
 } from 'fastify';
@@ -8,6 +9,7 @@ import type { Logger } from 'pino';
 import { type BrokerCore, createBrokerCore } from './broker-core.js';
 import type { Config } from './config/settings.js';
 import { brokerPlugin } from './http/broker-plugin.js';
+import { toHttpError } from './http/to-http-error.js';
 
 export interface Broker {
   readonly app: FastifyInstance;
@@ -21,7 +23,7 @@ export interface Broker {
 
 /** The standalone server: a BrokerCore behind its own Fastify instance. */
 export async function createBroker(config: Config, log: Logger): Promise<Broker> {
-  const core = createBrokerCore(config, log);
+  const core = await createBrokerCore(config, log);
   const app = createFastify(config, log);
   await app.register(brokerPlugin, { deps: core.deps, origins: config.origin, bodyLimit: config.bodyLimit });
   let closing: Promise<void> | undefined;
@@ -62,6 +64,9 @@ export async function createBroker(config: Config, log: Logger): Promise<Broker>
   };
 }
 
+/** Longest path parameter, in characters: a 256-code-point event name, percent-encoded. */
+export const MAX_PATH_PARAM_LENGTH = 256 * 12;
+
 /** Fastify with Broker's body limit, proxy trust and one log line per request. */
 export function createFastify(config: Config, log: Logger, serverFactory?: FastifyServerFactory): FastifyInstance {
   const fastifyLog: FastifyBaseLogger = log;
@@ -72,6 +77,15 @@ export function createFastify(config: Config, log: Logger, serverFactory?: Fasti
     trustProxy: config.trustProxy,
     // Requests are logged once, at completion, with their status (see onResponse below).
     logController: new LogController({ disableRequestLogging: true }),
+    // An event name is up to 256 code points; percent-encoded in a path that is up to 3,072
+    // characters (4 UTF-8 bytes × 3). Longer segments are refused by the router as a 400.
+    routerOptions: { maxParamLength: MAX_PATH_PARAM_LENGTH },
+    // Errors the router raises before any route runs (bad percent-encoding, over-long
+    // segments) get the same JSON shape as every other error.
+    frameworkErrors: (error, _request, reply: FastifyReply) => {
+      const mapped = toHttpError(error);
+      void reply.status(mapped.status).send(mapped.body);
+    },
   });
   app.addHook('onResponse', async (request, reply) => {
     request.log.info({ req: request, res: reply, ms: Math.round(reply.elapsedTime) }, 'request');

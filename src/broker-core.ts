@@ -9,11 +9,14 @@ import type { Config } from './config/settings.js';
 import { EventService } from './events/event-service.js';
 import type { Fanout } from './fanout/fanout.js';
 import { MemoryFanout } from './fanout/memory-fanout.js';
+import { PostgresFanout } from './fanout/postgres-fanout.js';
 import type { BrokerDeps } from './http/broker-deps.js';
 import { Hub } from './hub/hub.js';
 import { openFileLimit } from './lib/open-file-limit.js';
 import { Metrics } from './metrics/metrics.js';
+import { ClusterWaker } from './scheduler/cluster-waker.js';
 import { ReleaseScheduler } from './scheduler/release-scheduler.js';
+import { PostgresStore } from './store/postgres/postgres-store.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
 import type { Store } from './store/store.js';
 
@@ -39,19 +42,8 @@ export interface BrokerCore {
 }
 
 /** The composition root: the one place that names concrete classes. */
-export function createBrokerCore(config: Config, log: Logger): BrokerCore {
-  const db = config.databaseUrl;
-  if (db.kind !== 'sqlite') throw new Error('only sqlite: is supported');
-  const dataDir = db.path === ':memory:' ? './tmp' : dirname(db.path);
-  const secret = ensureSecret(config.secret, dataDir);
-  if (secret.source === 'generated') {
-    log.warn({ path: secret.path }, 'SECRET is not set: generated one and stored it (mode 0600); set SECRET to use your own');
-  } else if (secret.source === 'configured' && secret.secret.length < 32) {
-    log.warn('SECRET is shorter than 32 characters; HS256 wants at least 256 bits of key');
-  }
-
-  const store: Store = new SqliteStore(db.path);
-  const fanout: Fanout = new MemoryFanout();
+export async function createBrokerCore(config: Config, log: Logger): Promise<BrokerCore> {
+  const { store, fanout, secret } = await openBackend(config, log);
   const metrics = new Metrics({ defaultMetrics: true });
   const hub = new Hub(
     store.events,
@@ -66,11 +58,12 @@ export function createBrokerCore(config: Config, log: Logger): BrokerCore {
   );
   fanout.onReleased((upTo) => hub.released(upTo));
   const scheduler = new ReleaseScheduler(store.events, fanout, metrics, log, PAGE_SIZE);
-  const tokens = new TokenService(secret.secret, config.expiry);
+  const waker = new ClusterWaker(scheduler, fanout, log);
+  const tokens = new TokenService(secret, config.expiry);
   let closing = false;
   const deps: BrokerDeps = {
     users: new UserService(store.users, new PasswordHasher(config.bcryptCost), tokens, config.passwordMinLength),
-    events: new EventService(store.events, scheduler, () => metrics.inserts.inc()),
+    events: new EventService(store.events, waker, () => metrics.inserts.inc()),
     tokens,
     hub,
     metrics,
@@ -99,4 +92,45 @@ export function createBrokerCore(config: Config, log: Logger): BrokerCore {
       await store.close();
     },
   };
+}
+
+/**
+ * The database URL picks the store and the fan-out together, so no mismatched pair can be
+ * configured: SQLite has one writer and fans out in memory; PostgreSQL fans out by NOTIFY.
+ */
+async function openBackend(
+  config: Config,
+  log: Logger,
+): Promise<{ store: Store; fanout: Fanout; secret: string }> {
+  const db = config.databaseUrl;
+  if (db.kind === 'postgres') {
+    const store = await PostgresStore.open(db.url);
+    try {
+      const fanout = await PostgresFanout.open(store.sql, db.url, log);
+      let secret = config.secret;
+      if (secret === undefined) {
+        const shared = await store.sharedSecret();
+        if (shared.generated) log.warn('SECRET is not set: generated one and stored it in the database for every node; set SECRET to use your own');
+        secret = shared.secret;
+      }
+      warnIfWeak(config.secret, log);
+      return { store, fanout, secret };
+    } catch (error) {
+      await store.close();
+      throw error;
+    }
+  }
+  const dataDir = db.path === ':memory:' ? './tmp' : dirname(db.path);
+  const secret = ensureSecret(config.secret, dataDir);
+  if (secret.source === 'generated') {
+    log.warn({ path: secret.path }, 'SECRET is not set: generated one and stored it (mode 0600); set SECRET to use your own');
+  }
+  warnIfWeak(config.secret, log);
+  return { store: new SqliteStore(db.path), fanout: new MemoryFanout(), secret: secret.secret };
+}
+
+function warnIfWeak(secret: string | undefined, log: Logger): void {
+  if (secret !== undefined && secret.length < 32) {
+    log.warn('SECRET is shorter than 32 characters; HS256 wants at least 256 bits of key');
+  }
 }

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { AppError } from '../errors/app-error.js';
+import { LONE_SURROGATE } from '../events/event-name.js';
+import { compactJson } from '../lib/compact-json.js';
 import type { UserStore } from '../store/store.js';
 import { MAX_PASSWORD_BYTES, type PasswordHasher } from './password-hasher.js';
 import type { TokenService } from './token-service.js';
@@ -22,13 +24,15 @@ export class UserService {
     if ([...username].length > MAX_USERNAME_LENGTH) {
       throw new AppError('invalid_input', `username must be at most ${MAX_USERNAME_LENGTH} characters`);
     }
-    if (CONTROL.test(username)) throw new AppError('invalid_input', 'username must not contain control characters');
+    if (CONTROL.test(username) || LONE_SURROGATE.test(username)) {
+      throw new AppError('invalid_input', 'username must be well-formed Unicode without control characters');
+    }
     checkPassword(input.password, this.passwordMinLength);
     // Checked before hashing so a taken name costs no bcrypt work; the insert re-checks atomically.
     if (await this.users.findUserByName(username)) throw new AppError('username_taken');
     const id = randomUUID();
     const passwordHash = await this.hasher.hash(input.password);
-    const info = JSON.stringify(input.info ?? null);
+    const info = compactJson(input.info ?? null, 'info');
     const result = await this.users.createUser({ id, username, passwordHash, info });
     if (result === 'taken') throw new AppError('username_taken');
     return id;
@@ -45,6 +49,8 @@ export class UserService {
 }
 
 function checkPassword(password: string, minLength: number): void {
+  // bcrypt reads a C string: everything from a NUL on is ignored, so "\0\0\0…" would equal "".
+  if (password.includes('\u0000')) throw new AppError('invalid_input', 'password must not contain NUL characters');
   if ([...password].length < minLength) {
     throw new AppError('invalid_input', `password must be at least ${minLength} characters`);
   }

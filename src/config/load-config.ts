@@ -74,10 +74,6 @@ export function parseSettings(
   if (nodeEnv === 'production' && values.secret === undefined) {
     problems.push('SECRET (--secret) must be set when NODE_ENV=production: a generated secret is for development only');
   }
-  const db = values.databaseUrl as Config['databaseUrl'] | undefined;
-  if (db?.kind === 'postgres') {
-    problems.push('DATABASE_URL (--database-url) postgres:// is not supported yet: use sqlite:<path>');
-  }
   if (problems.length > 0) return { kind: 'invalid', problems };
   return { kind: 'config', config: Object.freeze(values) as Config };
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { AppError } from '../errors/app-error.js';
+import { compactJson } from '../lib/compact-json.js';
 import type { EventStore, StoredEvent } from '../store/store.js';
 import { eventNameProblem } from './event-name.js';
 
@@ -46,7 +47,7 @@ export class EventService {
       userId,
       event: input.event,
       timestamp,
-      data: JSON.stringify(input.data),
+      data: compactJson(input.data, 'data'),
     });
     this.onInsert();
     this.scheduler.wake(timestamp);

@@ -13,6 +13,11 @@ export class MemoryFanout implements Fanout {
     this.sinks.push(sink);
   }
 
+  /** There are no other nodes: the local scheduler was already woken by the insert itself. */
+  async wakeOthers(): Promise<void> {}
+
+  onWake(): void {}
+
   async close(): Promise<void> {
     this.sinks.length = 0;
   }

@@ -37,6 +37,10 @@ export const brokerPlugin: FastifyPluginAsync<BrokerPluginOptions> = async (app,
     maxAge: 600,
   });
 
+  // JSON only: Fastify's default text/plain parser would accept JSON sent as a "simple" CORS
+  // request (no preflight), and the API promises 415 for anything but application/json.
+  app.removeContentTypeParser('text/plain');
+
   app.setErrorHandler((error, request, reply) => {
     const mapped = toHttpError(error);
     if (mapped.unexpected) request.log.error({ err: error }, 'request failed');

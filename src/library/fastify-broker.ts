@@ -28,7 +28,7 @@ export function brokerFastify(options: BrokerOptions | string = {}): MountedBrok
 
   const plugin: FastifyPluginAsync = async (app) => {
     if (core) throw new Error('this Broker is already mounted; create another with brokerFastify()');
-    const mounted = createBrokerCore(config, app.log as Logger);
+    const mounted = await createBrokerCore(config, app.log as Logger);
     core = mounted;
     await app.register(brokerPlugin, { deps: mounted.deps, origins: config.origin, bodyLimit: config.bodyLimit });
     app.addHook('onReady', () => mounted.start());

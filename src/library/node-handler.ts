@@ -23,7 +23,7 @@ export async function createBrokerHandler(
   const { prefix, ...rest } = options;
   const config = resolveConfig(rest);
   const log = createLogger(config.logLevel);
-  const core = createBrokerCore(config, log);
+  const core = await createBrokerCore(config, log);
   let handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
   // Fastify is only the router here: the host owns the listening server.
   const app = createFastify(config, log, (h) => {

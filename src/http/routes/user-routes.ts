@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { usernameKey } from '../../lib/username-key.js';
 import { AppError } from '../../errors/app-error.js';
@@ -11,23 +11,25 @@ const readCredentials = bodyReader(
 
 /** POST /users (sign up) and POST /login; both spend bcrypt time, so both are throttled. */
 export function userRoutes(app: FastifyInstance, deps: BrokerDeps): void {
-  const throttle = (request: FastifyRequest, username: string): void => {
+  const throttle = (request: FastifyRequest, reply: FastifyReply, username: string): void => {
     const keys = [`ip:${request.ip}`, `user:${usernameKey(username)}`];
     if (!deps.throttle.attempt(keys)) {
-      throw new AppError('rate_limited', `Too many attempts; try again in ${deps.throttle.retryAfter(keys)} s.`);
+      const wait = deps.throttle.retryAfter(keys);
+      reply.header('retry-after', String(wait));
+      throw new AppError('rate_limited', `Too many attempts; try again in ${wait} s.`);
     }
   };
 
-  app.post('/users', async (request) => {
+  app.post('/users', async (request, reply) => {
     const body = readCredentials(request.body);
-    throttle(request, body.username);
+    throttle(request, reply, body.username);
     const id = await deps.users.create({ username: body.username, password: body.password, info: body.info });
     return { id };
   });
 
-  app.post('/login', async (request) => {
+  app.post('/login', async (request, reply) => {
     const body = readCredentials(request.body);
-    throttle(request, body.username);
+    throttle(request, reply, body.username);
     return { jwt: await deps.users.login(body.username, body.password) };
   });
 }

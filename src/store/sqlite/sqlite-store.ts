@@ -187,7 +187,7 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    this.batcher.drain();
+    await this.batcher.drain();
     this.closed = true;
     this.db.close();
   }
