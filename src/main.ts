@@ -46,7 +46,9 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
 
   const address = await broker.listen();
   const url = address.replace('://0.0.0.0:', '://localhost:').replace('://[::]:', '://localhost:');
-  log.info({ url, database: config.databaseUrl.kind }, 'Broker listening');
+  // Where it listens is printed at any level but silent: scripts and people wait for this line.
+  const startup = config.logLevel === 'silent' ? log : log.child({}, { level: 'info' });
+  startup.info({ url, database: config.databaseUrl.kind }, 'Broker listening');
 }
 
 main(process.argv.slice(2), process.env).catch((error: unknown) => {

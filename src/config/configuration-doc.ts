@@ -34,8 +34,9 @@ ${rows.join('\n')}
   those, with credentials, so that the \`access_token\` cookie works for \`STREAM_AUTH\`.
 - **\`DATABASE_URL\`.** \`sqlite:<path>\` is relative to the working directory, like the original's
   \`./tmp\`. \`sqlite::memory:\` keeps everything in memory (tests only: nothing survives a restart).
-  \`postgres://\` is reserved for running several nodes on one PostgreSQL and is refused with
-  "not supported yet" until that backend lands.
+  \`postgres://user:password@host:5432/db\` stores everything in PostgreSQL and fans out through
+  LISTEN/NOTIFY, so several Broker nodes can share one database (see operations.md). Without
+  \`SECRET\`, the first node generates one and keeps it in the database for all nodes.
 - **\`MAX_SUBSCRIBERS\`.** The automatic value reads the process's open-file limit
   (\`/proc/self/limits\`) and keeps 500 descriptors free for the database and ordinary requests,
   so that hitting the limit refuses a stream with 503 instead of failing \`accept()\`.

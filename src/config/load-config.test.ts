@@ -48,12 +48,12 @@ describe('loadConfig', () => {
     assert.equal(load({ ORIGIN: 'http://localhost:3000' }).kind, 'config');
   });
 
-  test('production without SECRET refuses; postgres is not supported yet; unknown flags are errors', () => {
+  test('production without SECRET refuses; postgres URLs are accepted; unknown flags are errors', () => {
     const prod = load({ NODE_ENV: 'production' });
     assert.ok(prod.kind === 'invalid' && prod.problems.some((p) => p.startsWith('SECRET')));
     assert.equal(load({ NODE_ENV: 'production', SECRET: 'x'.repeat(40) }).kind, 'config');
     const pg = load({ DATABASE_URL: 'postgres://localhost/db' });
-    assert.ok(pg.kind === 'invalid' && pg.problems.some((p) => /not supported yet/.test(p)));
+    assert.ok(pg.kind === 'config' && pg.config.databaseUrl.kind === 'postgres');
     assert.equal(load({ DATABASE_URL: 'mysql://x' }).kind, 'invalid');
     assert.equal(load({}, ['--bogus']).kind, 'invalid');
     assert.equal(load({}, ['--help']).kind, 'help');
