@@ -2,18 +2,26 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { insert, nowSeconds, request, signUp } from './helpers/api.js';
 import { SseClient } from './helpers/sse-client.js';
+import { backends } from './helpers/backends.js';
 import { startBroker, type TestBroker } from './helpers/start-broker.js';
 
 const unique = (label: string): string => `${label}-${Math.random().toString(36).slice(2, 10)}`;
 
-describe('GET /events stream', () => {
+for (const backend of backends) {
+describe(`GET /events stream (${backend.name})`, { skip: backend.skip }, () => {
   let b: TestBroker;
   let token: string;
+  let dropDatabase: () => Promise<void> = async () => {};
   before(async () => {
-    b = await startBroker();
+    const db = await backend.database();
+    dropDatabase = db.cleanup;
+    b = await startBroker(db.env);
     token = (await signUp(b.url)).token;
   });
-  after(() => b.close());
+  after(async () => {
+    await b.close();
+    await dropDatabase();
+  });
 
   test('sends retry first and proxy-safe headers, frames as field:value without a space', async () => {
     const name = unique('fmt');
@@ -42,13 +50,29 @@ describe('GET /events stream', () => {
     await insert(b.url, token, name, { v: 'backdated' }, t - 100);
     const other = unique('snap-other');
     await insert(b.url, token, other, { v: 'other' }, t - 50);
+    // An insert is acknowledged at commit; its release follows. Connect once all three are out,
+    // so that what arrives is the snapshot alone (a later release would rightly come live).
+    const released = async (n: string, count: number) => {
+      const h = await request(b.url, 'GET', `/events/${n}`, { token });
+      return (h.body as { published: boolean }[]).filter((e) => e.published).length === count;
+    };
+    const deadline = Date.now() + 5000;
+    while (!((await released(name, 2)) && (await released(other, 1)))) {
+      assert.ok(Date.now() < deadline, 'the three events were released');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
     const c = await SseClient.connect(`${b.url}/events?event=${name}&event=${other}`);
     try {
       await c.waitForEvents(2);
-      const byName = new Map(c.events.map((f) => [f.event, JSON.parse(f.data ?? '') as unknown]));
+      // A marker released after connecting proves nothing else was queued before it.
+      await insert(b.url, token, other, { v: 'marker' });
+      await c.waitForEvents(3);
+      const [first, second, marker] = c.events;
+      const byName = new Map([first, second].map((f) => [f?.event, JSON.parse(f?.data ?? '') as unknown]));
       assert.deepEqual(byName.get(name), { v: 'newest' });
       assert.deepEqual(byName.get(other), { v: 'other' });
-      assert.equal(c.events.length, 2, 'one frame per name in the snapshot');
+      assert.deepEqual(JSON.parse(marker?.data ?? ''), { v: 'marker' }, 'one frame per name in the snapshot, then live');
+      assert.equal(c.events.length, 3);
     } finally {
       c.close();
     }
@@ -166,6 +190,7 @@ describe('GET /events stream', () => {
     }
   });
 });
+}
 
 describe('stream heartbeat and auth', () => {
   test('sends a heartbeat comment on the configured interval', async () => {
