@@ -158,6 +158,31 @@ describe('Hub', () => {
     assert.deepEqual(sink.ids, [1]);
   });
 
+  test('a failed store read is retried by the next notification, even of the same seq', async () => {
+    let fail = false;
+    const flaky: EventStore = {
+      ...store.events,
+      readReleased: async (q) => {
+        if (fail) {
+          fail = false;
+          throw new Error('connection lost');
+        }
+        return store.events.readReleased(q);
+      },
+    };
+    const hub = new Hub(flaky, { sendBufferLimit: 1 << 20, heartbeatMs: 60_000, retryMs: 1000, pageSize: 10 }, metrics(), pino({ level: 'silent' }));
+    await hub.start();
+    const sink = new FakeSink();
+    await hub.subscribe(sink, {});
+    fail = true;
+    await release(hub, 'r', 1);
+    await settle();
+    assert.deepEqual(sink.ids, [], 'the read failed');
+    hub.released(await store.events.lastSeq()); // e.g. the catch-up after a reconnect
+    await settle();
+    assert.deepEqual(sink.ids, [1]);
+  });
+
   test('heartbeats go to every live stream on one shared timer', async () => {
     const hub = new Hub(store.events, { sendBufferLimit: 1 << 20, heartbeatMs: 20, retryMs: 1000, pageSize: 10 }, metrics(), pino({ level: 'silent' }));
     await hub.start();

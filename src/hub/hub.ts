@@ -69,9 +69,10 @@ export class Hub {
 
   /** Sink of the fan-out: events up to `upTo` are released somewhere. */
   released(upTo: Seq): void {
-    if (upTo <= this.target) return;
-    this.target = upTo;
-    if (!this.pumping) void this.pump();
+    if (upTo > this.target) this.target = upTo;
+    // Also when the target is not new: after a failed read, a repeated notification (such as
+    // the catch-up after a reconnect) is what retries it.
+    if (!this.pumping && this.cursor < this.target) void this.pump();
   }
 
   /**

@@ -27,6 +27,8 @@ export function streamRoutes(app: FastifyInstance, deps: BrokerDeps): void {
       reply.header('retry-after', '5');
       throw new AppError('too_many_subscribers');
     }
+    // The client may have gone while we authenticated: there is nothing to stream to.
+    if (!reply.raw.socket || reply.raw.socket.destroyed) return reply.hijack();
     reply.hijack();
     const stream = new SseStream(reply.raw, reply.getHeaders() as OutgoingHttpHeaders);
     await deps.hub.subscribe(stream, { names, lastEventId });
