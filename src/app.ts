@@ -25,8 +25,13 @@ export interface Broker {
 export async function createBroker(config: Config, log: Logger): Promise<Broker> {
   const core = await createBrokerCore(config, log);
   const app = createFastify(config, log);
-  await app.register(brokerPlugin, { deps: core.deps, origins: config.origin, bodyLimit: config.bodyLimit });
   let closing: Promise<void> | undefined;
+  // While draining, every response closes its connection: an idle keep-alive connection would
+  // otherwise hold app.close() open until SHUTDOWN_TIMEOUT.
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close');
+  });
+  await app.register(brokerPlugin, { deps: core.deps, origins: config.origin, bodyLimit: config.bodyLimit });
 
   return {
     app,

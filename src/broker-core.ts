@@ -104,7 +104,10 @@ async function openBackend(
 ): Promise<{ store: Store; fanout: Fanout; secret: string }> {
   const db = config.databaseUrl;
   if (db.kind === 'postgres') {
-    const store = await PostgresStore.open(db.url);
+    const store = await PostgresStore.open(db.url).catch((error: unknown) => {
+      const message = error instanceof Error ? error.message : String(error);
+      throw new Error(`cannot open the PostgreSQL database ${describeUrl(db.url)}: ${message}`, { cause: error });
+    });
     try {
       const fanout = await PostgresFanout.open(store.sql, db.url, log);
       let secret = config.secret;
@@ -132,5 +135,15 @@ async function openBackend(
 function warnIfWeak(secret: string | undefined, log: Logger): void {
   if (secret !== undefined && secret.length < 32) {
     log.warn('SECRET is shorter than 32 characters; HS256 wants at least 256 bits of key');
+  }
+}
+
+/** host:port/database of a URL, never its password. */
+function describeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname}:${u.port || '5432'}${u.pathname}`;
+  } catch {
+    return '(unparsable URL)';
   }
 }

@@ -64,8 +64,11 @@ export class SseStream implements SubscriberSink {
     });
   }
 
+  /** Ends cleanly: what is queued is still sent; nothing more is written after it. */
   end(): void {
-    if (!this.closed) this.socket.end();
+    if (this.closed) return;
+    this.isClosed = true;
+    this.socket.end();
   }
 
   destroy(): void {

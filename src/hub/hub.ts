@@ -37,8 +37,9 @@ export interface SubscribeRequest {
  */
 export class Hub {
   private readonly live = new Set<Subscriber>();
+  private readonly joining = new Set<Subscriber>();
+  private closed = false;
   private readonly observers = new Set<(events: readonly ReleasedEvent[]) => void>();
-  private catchingUp = 0;
   private cursor: Seq = 0;
   private target: Seq = 0;
   private pumping = false;
@@ -56,7 +57,7 @@ export class Hub {
 
   /** Streams open on this node, live or catching up. */
   get size(): number {
-    return this.live.size + this.catchingUp;
+    return this.live.size + this.joining.size;
   }
 
   async start(): Promise<void> {
@@ -91,13 +92,11 @@ export class Hub {
 
   async subscribe(sink: SubscriberSink, request: SubscribeRequest): Promise<void> {
     const sub = new Subscriber(sink, request.names);
-    this.catchingUp += 1;
+    this.joining.add(sub);
     this.metrics.subscribers(this.size);
-    let joined = false;
     sink.onClose(() => {
-      if (joined) this.live.delete(sub);
-      else this.catchingUp -= 1;
-      joined = false;
+      this.joining.delete(sub);
+      this.live.delete(sub);
       this.metrics.subscribers(this.size);
     });
     try {
@@ -108,16 +107,20 @@ export class Hub {
       sink.destroy();
       return;
     }
+    this.joining.delete(sub);
     if (sink.closed) return;
-    this.catchingUp -= 1;
+    if (this.closed) {
+      sink.end();
+      return;
+    }
     this.live.add(sub);
-    joined = true;
   }
 
   /** Ends every stream cleanly (shutdown). */
   close(): void {
+    this.closed = true;
     if (this.heartbeat) clearInterval(this.heartbeat);
-    for (const sub of [...this.live]) sub.sink.end();
+    for (const sub of [...this.live, ...this.joining]) sub.sink.end();
   }
 
   private async catchUp(sub: Subscriber, request: SubscribeRequest): Promise<void> {

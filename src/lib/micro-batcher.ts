@@ -44,17 +44,20 @@ export class MicroBatcher<In, Out> {
   private run(): Promise<void> {
     if (this.flushing || this.pending.length === 0) return this.flushing ?? Promise.resolve();
     const batch = this.pending.splice(0, this.maxBatch);
-    this.flushing = (async () => {
-      try {
-        const results = await this.flush(batch.map((p) => p.item));
-        batch.forEach((p, i) => p.resolve(results[i] as Out));
-      } catch (error) {
-        for (const p of batch) p.reject(error);
-      } finally {
+    // The flush starts in a microtask, after `flushing` is set: a flush that throws synchronously
+    // (better-sqlite3 does) must still find `flushing` assigned when its `finally` clears it.
+    this.flushing = Promise.resolve()
+      .then(() => this.flush(batch.map((p) => p.item)))
+      .then(
+        (results) => batch.forEach((p, i) => p.resolve(results[i] as Out)),
+        (error: unknown) => {
+          for (const p of batch) p.reject(error);
+        },
+      )
+      .finally(() => {
         this.flushing = undefined;
         if (this.pending.length > 0) this.schedule();
-      }
-    })();
+      });
     return this.flushing;
   }
 }

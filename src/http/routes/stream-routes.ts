@@ -31,6 +31,11 @@ export function streamRoutes(app: FastifyInstance, deps: BrokerDeps): void {
     if (!reply.raw.socket || reply.raw.socket.destroyed) return reply.hijack();
     reply.hijack();
     const stream = new SseStream(reply.raw, reply.getHeaders() as OutgoingHttpHeaders);
+    // A hijacked reply skips the onResponse log line: log the stream once, when it ends.
+    const opened = Date.now();
+    stream.onClose(() => {
+      request.log.info({ req: request, res: { statusCode: 200 }, ms: Date.now() - opened, stream: true }, 'request');
+    });
     await deps.hub.subscribe(stream, { names, lastEventId });
   });
 }

@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { MicroBatcher } from './micro-batcher.js';
+
+test('items of one tick share a flush; each gets its own result', async () => {
+  const batches: number[][] = [];
+  const b = new MicroBatcher<number, number>((items) => {
+    batches.push([...items]);
+    return items.map((i) => i * 10);
+  }, 100);
+  assert.deepEqual(await Promise.all([1, 2, 3].map((i) => b.submit(i))), [10, 20, 30]);
+  assert.deepEqual(batches, [[1, 2, 3]]);
+});
+
+test('a flush that throws synchronously rejects its batch, and later batches still flush', async () => {
+  let fail = true;
+  const b = new MicroBatcher<number, number>((items) => {
+    if (fail) throw new Error('disk full');
+    return items;
+  }, 100);
+  await assert.rejects(Promise.all([b.submit(1), b.submit(2)]), /disk full/);
+  fail = false;
+  assert.equal(await b.submit(3), 3);
+  await b.drain();
+});
+
+test('batches are capped and never overlap, also with an asynchronous flush', async () => {
+  let running = 0;
+  const sizes: number[] = [];
+  const b = new MicroBatcher<number, number>(async (items) => {
+    running += 1;
+    assert.equal(running, 1, 'no overlapping flushes');
+    sizes.push(items.length);
+    await new Promise((resolve) => setImmediate(resolve));
+    running -= 1;
+    return items;
+  }, 4);
+  const all = await Promise.all(Array.from({ length: 10 }, (_, i) => b.submit(i)));
+  assert.deepEqual(all, Array.from({ length: 10 }, (_, i) => i));
+  assert.ok(sizes.every((n) => n <= 4));
+  assert.equal(sizes.reduce((a, n) => a + n, 0), 10);
+});
