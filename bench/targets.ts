@@ -1,0 +1,45 @@
+/**
+ * The targets of the benchmark issue. `abs` targets apply to Broker's own figure; `ratio`
+ * targets to Broker ÷ baseline of the same run. Figures without a target are informative.
+ */
+import type { BenchParams } from './config.js';
+
+export interface TargetSpec {
+  kind: 'abs' | 'ratio';
+  op: '>=' | '<=' | '<';
+  value: number;
+}
+
+export function targetFor(key: string, params: BenchParams): TargetSpec | null {
+  switch (key) {
+    case 'fanout.5000.burst.delivered_per_s':
+      return { kind: 'ratio', op: '>=', value: 0.8 };
+    case 'fanout.1000.rate.p99_ms':
+      return { kind: 'abs', op: '<=', value: 50 };
+    case 'connections.held':
+      return { kind: 'abs', op: '>=', value: params.connections.total };
+    case 'connections.rss_kb_per_conn':
+      return { kind: 'abs', op: '<=', value: 10 };
+    case 'connections.idle_cpu_pct':
+      return params.connections.idleSubscribers === 1000 ? { kind: 'abs', op: '<', value: 1 } : null;
+    case 'inserts.c32.per_s':
+      return { kind: 'abs', op: '>=', value: 10_000 };
+    case 'lateness.p99_ms':
+      return { kind: 'abs', op: '<=', value: 20 };
+    case 'lateness.max_ms':
+      return { kind: 'abs', op: '<=', value: 50 };
+    case 'storm.loop_lag_p99_ms':
+      return { kind: 'abs', op: '<=', value: 20 };
+    default:
+      return null;
+  }
+}
+
+export function describeTarget(t: TargetSpec): string {
+  const op = t.op === '>=' ? '≥' : t.op === '<=' ? '≤' : '<';
+  return t.kind === 'ratio' ? `${op} ${t.value}× base` : `${op} ${t.value.toLocaleString('en-US')}`;
+}
+
+export function meetsTarget(t: TargetSpec, v: number): boolean {
+  return t.op === '>=' ? v >= t.value : t.op === '<=' ? v <= t.value : v < t.value;
+}
