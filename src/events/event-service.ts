@@ -50,7 +50,8 @@ export class EventService {
       data: compactJson(input.data, 'data'),
     });
     this.onInsert();
-    this.scheduler.wake(timestamp);
+    // A due event was released by the insert's own commit; a future one needs the timer.
+    if (!stored.published) this.scheduler.wake(timestamp);
     return stored;
   }
 

@@ -66,7 +66,8 @@ describe('Hub', () => {
   let store: SqliteStore;
   let now = 1000;
   beforeEach(() => {
-    store = new SqliteStore(':memory:');
+    // The store's clock stays at 0: appends release nothing, each test releases explicitly.
+    store = new SqliteStore(':memory:', () => 0);
   });
   afterEach(() => store.close());
 

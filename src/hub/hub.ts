@@ -189,29 +189,27 @@ export class Hub {
     }
     if (this.live.size === 0) return;
     const frames = events.map(eventFrame);
-    const all = Buffer.concat(frames);
     const first = (events[0] as ReleasedEvent).seq;
     const last = (events[events.length - 1] as ReleasedEvent).seq;
+    // One chunk per distinct filter in this batch, built on first use and shared by every
+    // stream with that filter: the per-subscriber work is a map lookup and a socket write.
+    const chunks = new Map<string, { chunk: Buffer | undefined; frames: number }>();
     let delivered = 0;
     for (const sub of this.live) {
-      let chunk: Buffer;
-      if (sub.names === undefined && sub.lastSeq < first) {
-        chunk = all;
-        delivered += events.length;
-      } else {
-        const picked: Buffer[] = [];
-        events.forEach((e, i) => {
-          if (e.seq > sub.lastSeq && sub.wants(e.event)) picked.push(frames[i] as Buffer);
-        });
-        if (picked.length === 0) {
-          sub.lastSeq = Math.max(sub.lastSeq, last);
-          continue;
+      let picked: { chunk: Buffer | undefined; frames: number } | undefined;
+      if (sub.lastSeq < first) {
+        picked = chunks.get(sub.filterKey);
+        if (!picked) {
+          picked = pick(events, frames, sub, 0);
+          chunks.set(sub.filterKey, picked);
         }
-        chunk = picked.length === 1 ? (picked[0] as Buffer) : Buffer.concat(picked);
-        delivered += picked.length;
+      } else {
+        picked = pick(events, frames, sub, sub.lastSeq); // joined in the middle of this batch
       }
       sub.lastSeq = last;
-      this.write(sub, chunk);
+      if (!picked.chunk) continue;
+      delivered += picked.frames;
+      this.write(sub, picked.chunk);
     }
     this.metrics.delivered(delivered);
   }
@@ -235,4 +233,19 @@ export class Hub {
   private beat(): void {
     for (const sub of this.live) this.write(sub, heartbeatFrame);
   }
+}
+
+/** The frames of `events` after `after` that `sub`'s filter wants, as one buffer (or none). */
+function pick(
+  events: readonly ReleasedEvent[],
+  frames: readonly Buffer[],
+  sub: Subscriber,
+  after: Seq,
+): { chunk: Buffer | undefined; frames: number } {
+  const chosen: Buffer[] = [];
+  events.forEach((e, i) => {
+    if (e.seq > after && sub.wants(e.event)) chosen.push(frames[i] as Buffer);
+  });
+  if (chosen.length === 0) return { chunk: undefined, frames: 0 };
+  return { chunk: chosen.length === 1 ? chosen[0] : Buffer.concat(chosen), frames: chosen.length };
 }

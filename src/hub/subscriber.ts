@@ -8,6 +8,11 @@ import type { SubscriberSink } from './subscriber-sink.js';
  */
 export class Subscriber {
   lastSeq: Seq = 0;
+  /**
+   * Identity of the filter: streams with the same names share one encoded chunk per batch
+   * ('' = every name).
+   */
+  readonly filterKey: string;
   private readonly nameSet: ReadonlySet<string> | undefined;
 
   constructor(
@@ -16,6 +21,7 @@ export class Subscriber {
     readonly names: readonly string[] | undefined,
   ) {
     this.nameSet = names && new Set(names);
+    this.filterKey = names === undefined ? '' : `=${[...new Set(names)].sort().join('\u0000')}`;
   }
 
   wants(event: string): boolean {

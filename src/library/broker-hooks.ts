@@ -68,7 +68,8 @@ export function brokerHooks(core: BrokerCore, closed: AbortSignal): BrokerHooks 
       });
     },
     released(options = {}) {
-      return releasedIterator(core, closed, options);
+      // The position is taken now, not at the first next(): "from now on" means from this call.
+      return releasedIterator(core, closed, options, options.after ?? hub.position);
     },
   };
 }
@@ -80,9 +81,10 @@ async function* releasedIterator(
   core: BrokerCore,
   closed: AbortSignal,
   options: ReleasedOptions,
+  start: Seq,
 ): AsyncIterableIterator<ReleasedEventView> {
   const hub = core.deps.hub;
-  let cursor = options.after ?? hub.position;
+  let cursor = start;
   // A counter, not a flag: a release between our read and our wait must not be slept through.
   let generation = 0;
   let wake: (() => void) | undefined;

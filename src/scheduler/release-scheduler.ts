@@ -47,6 +47,18 @@ export class ReleaseScheduler {
     else if (this.armedAt === undefined || dueAt < this.armedAt) this.arm(dueAt);
   }
 
+  /**
+   * Releases this node made outside a run (an insert's own transaction released what was due):
+   * counted and fanned out like a run's. A full batch may have left more due: run for them.
+   */
+  announce(released: readonly ReleasedEvent[]): void {
+    const last = released[released.length - 1];
+    if (!last) return;
+    this.metrics.released(released);
+    this.fanout.publish(last.seq).catch((error: unknown) => this.log.error({ err: error }, 'fan-out failed'));
+    if (released.length >= this.batchSize) this.runSoon();
+  }
+
   /** The pending set changed in another way (a cancel, another node): recompute the timer. */
   rearm(): void {
     if (!this.stopped) this.runSoon();

@@ -65,8 +65,15 @@ export interface UserStore {
 }
 
 export interface EventStore {
-  /** Durably stores a new, unreleased version. Resolves only once committed. */
+  /**
+   * Durably stores a new version. Resolves only once committed. When the commit finds events
+   * due (this one, backdated or "now", or any other), the same transaction releases them, as
+   * releaseDue would, and hands them to the sink set with onAppendRelease: a due insert costs
+   * one commit, not two.
+   */
   append(event: NewEvent): Promise<StoredEvent>;
+  /** Where releases made by append() are reported (after their commit), in seq order. */
+  onAppendRelease(sink: (released: readonly ReleasedEvent[]) => void): void;
   /**
    * Atomically releases up to `limit` unreleased, uncancelled events with timestamp <= now,
    * oldest timestamp first (ties in insertion order), giving each the next release seq.

@@ -51,8 +51,10 @@ export function fanoutContract(backend: string, factory: FanoutFactory): void {
       await factory.cleanup?.();
     });
     const release = async (n: FanoutNode): Promise<number> => {
-      await n.store.events.append({ id: randomUUID(), userId: 'u', event: 'f', timestamp: 1, data: '1' });
-      const released = await n.store.events.releaseDue(Date.now() / 1000, 100);
+      // Due in an hour, so the append itself releases nothing; then released explicitly.
+      const at = Date.now() / 1000 + 3600;
+      await n.store.events.append({ id: randomUUID(), userId: 'u', event: 'f', timestamp: at, data: '1' });
+      const released = await n.store.events.releaseDue(at, 100);
       const last = released[released.length - 1];
       assert.ok(last, 'something was released');
       await n.fanout.publish(last.seq);

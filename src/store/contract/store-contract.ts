@@ -4,10 +4,10 @@ import { after, before, describe, test } from 'node:test';
 import type { NewEvent, Store } from '../store.js';
 
 export interface StoreFactory {
-  /** A store on a fresh, empty database. */
-  create(): Promise<Store>;
+  /** A store on a fresh, empty database, reading time (epoch s) from `now`. */
+  create(now: () => number): Promise<Store>;
   /** Closes `store` and opens the same database again (durability), if the backend can. */
-  reopen?(store: Store): Promise<Store>;
+  reopen?(store: Store, now: () => number): Promise<Store>;
   /** Removes what create() made. */
   cleanup?(): Promise<void>;
 }
@@ -19,8 +19,15 @@ export interface StoreFactory {
 export function storeContract(backend: string, factory: StoreFactory): void {
   describe(`Store contract: ${backend}`, () => {
     let store: Store;
+    /**
+     * The store's clock. It stays at 0 (before every timestamp used), so appends release
+     * nothing by themselves and each test releases explicitly, except where a test moves it.
+     */
+    let storeNow = 0;
+    const appendReleases: number[][] = [];
     before(async () => {
-      store = await factory.create();
+      store = await factory.create(() => storeNow);
+      store.events.onAppendRelease((released) => appendReleases.push(released.map((r) => r.seq)));
     });
     after(async () => {
       await store.close();
@@ -69,7 +76,7 @@ export function storeContract(backend: string, factory: StoreFactory): void {
 
     test('concurrent appends are all committed, each with its own result', async () => {
       const n = name('burst');
-      const events = Array.from({ length: 200 }, (_, i) => ev(n, i, { i }));
+      const events = Array.from({ length: 200 }, (_, i) => ev(n, i + 1, { i }));
       const results = await Promise.all(events.map((e) => store.events.append(e)));
       assert.deepEqual(
         results.map((r) => r.id),
@@ -107,7 +114,7 @@ export function storeContract(backend: string, factory: StoreFactory): void {
         [[late.id, before + 4]],
       );
       const r = second[0];
-      assert.ok(r && r.releasedAt === now + 500 && r.insertedAt > 0);
+      assert.ok(r && r.releasedAt === now + 500 && r.insertedAt === 0, 'times read from the store clock');
     });
 
     test('releaseDue honours its limit and continues where it stopped', async () => {
@@ -268,6 +275,36 @@ export function storeContract(backend: string, factory: StoreFactory): void {
       await store.events.releaseDue(tick(), 1000);
     });
 
+    test('append of a due event releases it in the same commit, with anything else due, in order', async () => {
+      const now = tick();
+      const n = name('due-insert');
+      const earlier = ev(n, now - 5, 'earlier, pending');
+      const future = ev(n, now + 500, 'future');
+      await store.events.append(earlier);
+      await store.events.append(future);
+      const start = await store.events.lastSeq();
+      appendReleases.length = 0;
+      storeNow = now;
+      try {
+        const stored = await store.events.append(ev(n, now - 1, 'backdated'));
+        assert.equal(stored.published, true);
+        assert.equal(stored.seq, start + 2, 'after the earlier due event, in timestamp order');
+        assert.deepEqual(appendReleases, [[start + 1, start + 2]], 'reported once, after commit');
+        const history = (await store.events.history(n, { limit: 10 })) ?? [];
+        assert.deepEqual(
+          history.map((h) => [h.data, h.seq]),
+          [
+            ['"earlier, pending"', start + 1],
+            ['"backdated"', start + 2],
+            ['"future"', undefined],
+          ],
+        );
+      } finally {
+        storeNow = 0;
+      }
+      await store.events.releaseDue(now + 500, 1000);
+    });
+
     test('ping answers while open', async () => {
       await store.ping();
     });
@@ -283,7 +320,8 @@ export function storeContract(backend: string, factory: StoreFactory): void {
       await store.events.append(ev(n, now + 77, 'pending'));
       await store.events.releaseDue(now, 1000);
       const seq = await store.events.lastSeq();
-      store = await factory.reopen(store);
+      store = await factory.reopen(store, () => storeNow);
+      store.events.onAppendRelease((released) => appendReleases.push(released.map((r) => r.seq)));
       assert.equal(await store.events.lastSeq(), seq);
       assert.equal(await store.events.nextDueAt(), now + 77);
       const h = (await store.events.history(n, { limit: 10 })) ?? [];

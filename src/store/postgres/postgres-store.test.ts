@@ -10,13 +10,13 @@ if (skip) {
 } else {
   let db: TestDatabase | undefined;
   storeContract('PostgreSQL', {
-    create: async () => {
+    create: async (now) => {
       db = await createTestDatabase();
-      return PostgresStore.open(db.url);
+      return PostgresStore.open(db.url, now);
     },
-    reopen: async (store: Store) => {
+    reopen: async (store: Store, now) => {
       await store.close();
-      return PostgresStore.open((db as TestDatabase).url);
+      return PostgresStore.open((db as TestDatabase).url, now);
     },
     cleanup: async () => db?.drop(),
   });

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import postgres, { type Sql } from 'postgres';
+import postgres, { type Sql, type TransactionSql } from 'postgres';
 import { AppError } from '../../errors/app-error.js';
 import { MicroBatcher } from '../../lib/micro-batcher.js';
 import { usernameKey } from '../../lib/username-key.js';
@@ -74,6 +74,7 @@ export class PostgresStore implements Store {
   readonly users: UserStore;
   readonly events: EventStore;
   private readonly batcher: MicroBatcher<NewEvent, StoredEvent>;
+  private releaseSink: ((released: readonly ReleasedEvent[]) => void) | undefined;
 
   static async open(url: string, now: () => number = () => Date.now() / 1000): Promise<PostgresStore> {
     const sql = postgres(url, {
@@ -106,8 +107,20 @@ export class PostgresStore implements Store {
         data: e.data,
         inserted_at: at,
       }));
-      await guarded(() => sql`INSERT INTO events ${sql(rows, 'id', 'user_id', 'event', 'timestamp', 'data', 'inserted_at')}`);
-      return items.map((e) => ({ ...e, published: false, cancelled: false, seq: undefined }));
+      const due = items.some((e) => e.timestamp <= at);
+      // One transaction: the batch's rows, and (if any is due) the release of everything due.
+      const released = await guarded(() =>
+        sql.begin(async (tx): Promise<ReleasedEvent[]> => {
+          await tx`INSERT INTO events ${tx(rows, 'id', 'user_id', 'event', 'timestamp', 'data', 'inserted_at')}`;
+          return due ? releaseIn(tx, at, MAX_GROUP_COMMIT) : [];
+        }),
+      );
+      if (released.length > 0) this.releaseSink?.(released);
+      const byId = new Map(released.map((r) => [r.id, r]));
+      return items.map((e): StoredEvent => {
+        const r = byId.get(e.id);
+        return { ...e, published: r !== undefined, cancelled: false, seq: r?.seq };
+      });
     }, MAX_GROUP_COMMIT);
 
     this.users = {
@@ -130,44 +143,10 @@ export class PostgresStore implements Store {
     const columns = sql.unsafe(EVENT_COLUMNS);
     this.events = {
       append: (event) => this.batcher.submit(event),
-      releaseDue: (at, limit) =>
-        guarded(() =>
-          sql.begin(async (tx) => {
-            await tx`SELECT pg_advisory_xact_lock(${RELEASE_LOCK})`;
-            const due = await tx<EventRow[]>`
-              SELECT ${columns} FROM events
-              WHERE seq IS NULL AND NOT cancelled AND timestamp <= ${at}
-              ORDER BY timestamp, pos LIMIT ${limit} FOR UPDATE`;
-            if (due.length === 0) return [];
-            const [counter] = await tx<{ seq: string }[]>`
-              UPDATE release_counter SET seq = seq + ${due.length} WHERE id = 1 RETURNING seq`;
-            const first = Number(counter?.seq) - due.length + 1;
-            const released = due.map((row, i) => toReleased({ ...row, seq: String(first + i), released_at: at }));
-            await tx`
-              UPDATE events AS e SET seq = v.seq, released_at = ${at}
-              FROM unnest(${tx.array(due.map((r) => r.pos))}::bigint[], ${tx.array(released.map((r) => String(r.seq)))}::bigint[]) AS v(pos, seq)
-              WHERE e.pos = v.pos`;
-            // One upsert per name (an INSERT … ON CONFLICT may touch a row once): the batch's newest.
-            const newest = new Map<string, ReleasedEvent>();
-            for (const r of released) {
-              const best = newest.get(r.event);
-              if (!best || r.timestamp >= best.timestamp) newest.set(r.event, r);
-            }
-            const latest = [...newest.values()];
-            await tx`
-              INSERT INTO latest (event, seq, timestamp)
-              SELECT * FROM unnest(${tx.array(latest.map((r) => r.event))}::text[],
-                                   ${tx.array(latest.map((r) => String(r.seq)))}::bigint[],
-                                   ${tx.array(latest.map((r) => r.timestamp))}::float8[])
-              ON CONFLICT (event) DO UPDATE SET seq = excluded.seq, timestamp = excluded.timestamp
-              WHERE excluded.timestamp > latest.timestamp
-                 OR (excluded.timestamp = latest.timestamp AND excluded.seq > latest.seq)`;
-            const last = released[released.length - 1] as ReleasedEvent;
-            // Delivered at commit, so a listener never hears of a seq it cannot read yet.
-            await tx`SELECT pg_notify(${RELEASED_CHANNEL}, ${String(last.seq)})`;
-            return released;
-          }),
-        ),
+      onAppendRelease: (sink) => {
+        this.releaseSink = sink;
+      },
+      releaseDue: (at, limit) => guarded(() => sql.begin((tx) => releaseIn(tx, at, limit))),
       readReleased: ({ after, names, limit }) =>
         guarded(async () =>
           (names === undefined
@@ -252,6 +231,48 @@ export class PostgresStore implements Store {
     await this.batcher.drain();
     await this.sql.end({ timeout: 5 });
   }
+}
+
+/**
+ * Releases what is due inside `tx`: under the release lock (serialising every node), the due
+ * rows in timestamp order get the next seqs of the one-row counter, `latest` follows, and a
+ * NOTIFY of the last seq goes out at commit (so no node hears of a seq it cannot read yet).
+ */
+async function releaseIn(tx: TransactionSql, at: number, limit: number): Promise<ReleasedEvent[]> {
+  const columns = tx.unsafe(EVENT_COLUMNS);
+  await tx`SELECT pg_advisory_xact_lock(${RELEASE_LOCK})`;
+  const due = await tx<EventRow[]>`
+    SELECT ${columns} FROM events
+    WHERE seq IS NULL AND NOT cancelled AND timestamp <= ${at}
+    ORDER BY timestamp, pos LIMIT ${limit} FOR UPDATE`;
+  if (due.length === 0) return [];
+  const [counter] = await tx<{ seq: string }[]>`
+    UPDATE release_counter SET seq = seq + ${due.length} WHERE id = 1 RETURNING seq`;
+  const first = Number(counter?.seq) - due.length + 1;
+  const released = due.map((row, i) => toReleased({ ...row, seq: String(first + i), released_at: at }));
+  await tx`
+    UPDATE events AS e SET seq = v.seq, released_at = ${at}
+    FROM unnest(${tx.array(due.map((r) => r.pos))}::bigint[], ${tx.array(released.map((r) => String(r.seq)))}::bigint[]) AS v(pos, seq)
+    WHERE e.pos = v.pos`;
+  // One upsert per name (an INSERT … ON CONFLICT may touch a row once): the batch's newest.
+  const newest = new Map<string, ReleasedEvent>();
+  for (const r of released) {
+    const best = newest.get(r.event);
+    if (!best || r.timestamp >= best.timestamp) newest.set(r.event, r);
+  }
+  const latest = [...newest.values()];
+  await tx`
+    INSERT INTO latest (event, seq, timestamp)
+    SELECT * FROM unnest(${tx.array(latest.map((r) => r.event))}::text[],
+                         ${tx.array(latest.map((r) => String(r.seq)))}::bigint[],
+                         ${tx.array(latest.map((r) => r.timestamp))}::float8[])
+    ON CONFLICT (event) DO UPDATE SET seq = excluded.seq, timestamp = excluded.timestamp
+    WHERE excluded.timestamp > latest.timestamp
+       OR (excluded.timestamp = latest.timestamp AND excluded.seq > latest.seq)`;
+  const last = released[released.length - 1] as ReleasedEvent;
+  // Delivered at commit, so a listener never hears of a seq it cannot read yet.
+  await tx`SELECT pg_notify(${RELEASED_CHANNEL}, ${String(last.seq)})`;
+  return released;
 }
 
 function toStored(row: EventRow): StoredEvent {

@@ -9,10 +9,10 @@ const dir = mkdtempSync(join(tmpdir(), 'broker-sqlite-'));
 const path = join(dir, 'contract.db');
 
 storeContract('SQLite', {
-  create: async () => new SqliteStore(path),
-  reopen: async (store: Store) => {
+  create: async (now) => new SqliteStore(path, now),
+  reopen: async (store: Store, now) => {
     await store.close();
-    return new SqliteStore(path);
+    return new SqliteStore(path, now);
   },
   cleanup: async () => rmSync(dir, { recursive: true, force: true }),
 });

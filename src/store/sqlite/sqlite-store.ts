@@ -52,6 +52,7 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly batcher: MicroBatcher<NewEvent, StoredEvent>;
   private closed = false;
+  private releaseSink: ((released: readonly ReleasedEvent[]) => void) | undefined;
 
   constructor(path: string, now: () => number = () => Date.now() / 1000) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
@@ -62,15 +63,6 @@ export class SqliteStore implements Store {
     db.pragma('busy_timeout = 5000');
     migrate(db);
 
-    const insertEvent = db.prepare(
-      'INSERT INTO events (id, user_id, event, timestamp, data, inserted_at) VALUES (?, ?, ?, ?, ?, ?)',
-    );
-    const appendMany = db.transaction((items: readonly NewEvent[]): StoredEvent[] => {
-      const at = now();
-      for (const e of items) insertEvent.run(e.id, e.userId, e.event, e.timestamp, e.data, at);
-      return items.map((e) => ({ ...e, published: false, cancelled: false, seq: undefined }));
-    });
-    this.batcher = new MicroBatcher((items) => appendMany.immediate(items), MAX_GROUP_COMMIT);
 
     const selectUserByKey = db.prepare<[string], UserRow>(
       'SELECT id, username, password_hash, info FROM users WHERE username_key = ?',
@@ -107,7 +99,7 @@ export class SqliteStore implements Store {
        WHERE excluded.timestamp > latest.timestamp
           OR (excluded.timestamp = latest.timestamp AND excluded.seq > latest.seq)`,
     );
-    const releaseDue = db.transaction((at: number, limit: number): ReleasedEvent[] => {
+    const releaseRows = (at: number, limit: number): ReleasedEvent[] => {
       const rows = selectDue.all(at, limit);
       let seq = selectMaxSeq.get()?.seq ?? 0;
       const released: ReleasedEvent[] = [];
@@ -118,7 +110,33 @@ export class SqliteStore implements Store {
         released.push(toReleased({ ...row, seq, released_at: at }));
       }
       return released;
+    };
+    const releaseDue = db.transaction(releaseRows);
+
+    const insertEvent = db.prepare(
+      'INSERT INTO events (id, user_id, event, timestamp, data, inserted_at) VALUES (?, ?, ?, ?, ?, ?)',
+    );
+    // One transaction, one fsync: the batch's rows, and the release of whatever is due by then.
+    const appendMany = db.transaction((items: readonly NewEvent[]) => {
+      const at = now();
+      let due = false;
+      for (const e of items) {
+        insertEvent.run(e.id, e.userId, e.event, e.timestamp, e.data, at);
+        if (e.timestamp <= at) due = true;
+      }
+      const released = due ? releaseRows(at, MAX_GROUP_COMMIT) : [];
+      const byId = new Map(released.map((r) => [r.id, r]));
+      const stored = items.map((e): StoredEvent => {
+        const r = byId.get(e.id);
+        return { ...e, published: r !== undefined, cancelled: false, seq: r?.seq };
+      });
+      return { stored, released };
     });
+    this.batcher = new MicroBatcher<NewEvent, StoredEvent>((items) => {
+      const { stored, released } = appendMany.immediate(items);
+      if (released.length > 0) this.releaseSink?.(released);
+      return stored;
+    }, MAX_GROUP_COMMIT);
 
     const selectReleased = db.prepare<[number, number], EventRow>(
       `SELECT ${EVENT_COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?`,
@@ -157,6 +175,9 @@ export class SqliteStore implements Store {
 
     this.events = {
       append: (event) => this.batcher.submit(event),
+      onAppendRelease: (sink) => {
+        this.releaseSink = sink;
+      },
       releaseDue: async (at, limit) => releaseDue.immediate(at, limit),
       readReleased: async ({ after, names, limit }) =>
         (names === undefined
