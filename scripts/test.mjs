@@ -28,9 +28,17 @@ if (files.length === 0) {
   console.error('test: no test files found', filter.length ? `matching ${filter.join(' ')}` : '');
   process.exit(1);
 }
+// Build first: the console is served from dist/ and the pack test packs it, so every test sees
+// one fresh build instead of several racing to make their own.
+const build = spawnSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: 'inherit' });
+if (build.status !== 0) {
+  console.error('test: the build failed');
+  process.exit(build.status ?? 1);
+}
 console.log(`test: ${files.length} files`);
 const result = spawnSync(
   process.execPath,
+  // A hung test fails after 2 minutes instead of holding the run until CI's limit.
   ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', '--test-timeout=120000', ...files],
   { cwd: root, stdio: 'inherit', env: { ...process.env, NODE_ENV: 'test' } },
 );

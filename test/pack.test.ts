@@ -30,7 +30,12 @@ console.log(JSON.stringify({ frame: text.slice(text.indexOf('id:')) }));
 test('npm pack produces a package that installs into an empty project and runs', { timeout: 600_000 }, () => {
   const dir = tempDir();
   try {
-    execFileSync('npm', ['pack', '--pack-destination', dir, '--silent'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    // dist/ was built by the test runner; --ignore-scripts keeps `prepare` from rebuilding it
+    // under the feet of other test files that serve it.
+    execFileSync('npm', ['pack', '--ignore-scripts', '--pack-destination', dir, '--silent'], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const tarball = readdirSync(dir).find((f) => f.endsWith('.tgz'));
     assert.ok(tarball, 'npm pack wrote a tarball');
     const project = join(dir, 'project');

@@ -2,6 +2,7 @@ import cors from '@fastify/cors';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { AppError } from '../errors/app-error.js';
 import type { BrokerDeps } from './broker-deps.js';
+import { consoleRoutes } from './routes/console-routes.js';
 import { eventRoutes } from './routes/event-routes.js';
 import { opsRoutes } from './routes/ops-routes.js';
 import { streamRoutes } from './routes/stream-routes.js';
@@ -62,4 +63,5 @@ function registerRoutes(app: FastifyInstance, deps: BrokerDeps): void {
   eventRoutes(app, deps);
   streamRoutes(app, deps);
   opsRoutes(app, deps);
+  consoleRoutes(app, deps);
 }

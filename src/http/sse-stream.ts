@@ -68,7 +68,9 @@ export class SseStream implements SubscriberSink {
   end(): void {
     if (this.closed) return;
     this.isClosed = true;
-    this.socket.end();
+    // Once our last bytes are handed to the kernel, let go of the socket: a client that keeps
+    // its half open (fetch pools do) must not hold a shutdown open.
+    this.socket.end(() => this.socket.destroy());
   }
 
   destroy(): void {

@@ -1,0 +1,25 @@
+/**
+ * `broker/client`: the Broker client for browsers and Node.js 20 (no dependencies).
+ *
+ * ```ts
+ * import { BrokerClient } from 'broker/client';
+ * const broker = new BrokerClient({ url: 'http://localhost:8080' });
+ * await broker.login({ username: 'ada', password: 'correct horse' });
+ * await broker.insert({ event: 'user', data: { name: 'Rusty' } });
+ * const sub = broker.subscribe({ events: ['user'], onEvent: (e) => console.log(e.id, e.data) });
+ * ```
+ */
+export { BrokerClient, toEpochSeconds } from './broker-client.js';
+export type { BrokerClientOptions, Credentials, HistoryOptions, HistoryPage, NewEvent, NewUser } from './broker-client.js';
+export { BrokerError } from './errors.js';
+export { reconnectDelay, type BackoffOptions } from './backoff.js';
+export { SseParser, type SseMessage, type SseParserHandlers } from './sse-parser.js';
+export type {
+  BrokerEvent,
+  ConnectionState,
+  ConnectionStatus,
+  EventSourceConstructor,
+  StreamEvent,
+  SubscribeOptions,
+  Subscription,
+} from './types.js';

@@ -1,0 +1,488 @@
+/**
+ * The web console: sign up / log in, the live stream, the current value of every name, history,
+ * insert (now or later) and the user's pending events. Plain DOM, no framework, no bundler: the
+ * browser loads these compiled modules and the client library directly from Broker.
+ */
+import { type BrokerClient, BrokerError, type ConnectionStatus, type StreamEvent, type Subscription } from '../client/index.js';
+import { byId, countdown, el, errorText, formatDateTime, formatTime, preview, toDateTimeLocal } from './dom.js';
+import { outcomes, type PendingEvent, PendingStore } from './pending.js';
+import { createSessionClient, readClaims, rememberUsername, storedUsername } from './session.js';
+
+const MAX_LIVE_ROWS = 200;
+const client = createSessionClient();
+
+// ---------------------------------------------------------------- connection status
+
+const statusBox = byId('status', HTMLElement);
+const statusText = byId('status-text', HTMLElement);
+
+function showStatus(status: ConnectionStatus | undefined): void {
+  if (!status) {
+    statusBox.dataset.state = 'closed';
+    statusText.textContent = 'Offline';
+    return;
+  }
+  statusBox.dataset.state = status.state;
+  statusBox.dataset.transport = status.transport;
+  const via = status.transport === 'eventsource' ? 'EventSource' : 'fetch stream';
+  statusBox.title = `Transport: ${via}${status.lastEventId ? `, last id ${status.lastEventId}` : ''}`;
+  switch (status.state) {
+    case 'connecting':
+      statusText.textContent = 'Connecting…';
+      break;
+    case 'open':
+      statusText.textContent = 'Live';
+      break;
+    case 'reconnecting':
+      statusText.textContent =
+        status.retryInMs === undefined
+          ? `Reconnecting (attempt ${status.attempt})…`
+          : `Reconnecting in ${Math.ceil(status.retryInMs / 1000)} s (attempt ${status.attempt})`;
+      break;
+    case 'closed':
+      statusText.textContent = status.error ? `Closed: ${status.error.message}` : 'Closed';
+      break;
+  }
+}
+
+// ---------------------------------------------------------------- session
+
+const authView = byId('auth-view', HTMLElement);
+const appView = byId('app-view', HTMLElement);
+const who = byId('who', HTMLElement);
+const whoName = byId('who-name', HTMLElement);
+const authMessage = byId('auth-message', HTMLElement);
+let subscription: Subscription | undefined;
+let pendingStore: PendingStore | undefined;
+let userId = '';
+
+function signedIn(): void {
+  const claims = readClaims(client.token);
+  if (!claims) return signedOut();
+  userId = claims.sub;
+  pendingStore = new PendingStore(claims.sub);
+  whoName.textContent = storedUsername() || claims.sub;
+  authView.hidden = true;
+  appView.hidden = false;
+  who.hidden = false;
+  startStream();
+  renderPending();
+  void reconcilePending();
+  showView(location.hash.slice(1));
+}
+
+function signedOut(message = ''): void {
+  subscription?.close();
+  subscription = undefined;
+  client.logout();
+  showStatus(undefined);
+  authView.hidden = false;
+  appView.hidden = true;
+  who.hidden = true;
+  authMessage.textContent = message;
+  byId('login-username', HTMLInputElement).focus();
+}
+
+/** A 401 anywhere means the token expired (or the secret changed): back to the login. */
+function handleError(error: unknown, target: HTMLElement): void {
+  if (error instanceof BrokerError && error.status === 401) {
+    signedOut('Your session has expired. Please log in again.');
+    return;
+  }
+  target.textContent = errorText(error);
+  target.dataset.kind = 'error';
+}
+
+byId('login-form', HTMLFormElement).addEventListener('submit', (event) => {
+  event.preventDefault();
+  void (async () => {
+    const username = byId('login-username', HTMLInputElement).value.trim();
+    const password = byId('login-password', HTMLInputElement).value;
+    authMessage.textContent = 'Logging in…';
+    try {
+      await client.login({ username, password });
+      rememberUsername(username);
+      authMessage.textContent = '';
+      signedIn();
+    } catch (error) {
+      authMessage.textContent = errorText(error);
+    }
+  })();
+});
+
+const signupInfo = byId('signup-info', HTMLTextAreaElement);
+const signupInfoError = byId('signup-info-error', HTMLElement);
+attachJsonValidation(signupInfo, signupInfoError, true);
+
+byId('signup-form', HTMLFormElement).addEventListener('submit', (event) => {
+  event.preventDefault();
+  void (async () => {
+    const username = byId('signup-username', HTMLInputElement).value.trim();
+    const password = byId('signup-password', HTMLInputElement).value;
+    const info = parseJson(signupInfo.value, true);
+    if (!info.ok) {
+      signupInfo.focus();
+      return;
+    }
+    authMessage.textContent = 'Creating the account…';
+    try {
+      await client.createUser({ username, password, ...(info.value === undefined ? {} : { info: info.value }) });
+      await client.login({ username, password });
+      rememberUsername(username);
+      authMessage.textContent = '';
+      signedIn();
+    } catch (error) {
+      authMessage.textContent = errorText(error);
+    }
+  })();
+});
+
+byId('logout', HTMLButtonElement).addEventListener('click', () => signedOut());
+
+// ---------------------------------------------------------------- views (tabs)
+
+const views = ['live', 'insert', 'history'] as const;
+type View = (typeof views)[number];
+
+function showView(name: string): void {
+  const view: View = (views as readonly string[]).includes(name) ? (name as View) : 'live';
+  for (const v of views) {
+    byId(`view-${v}`, HTMLElement).hidden = v !== view;
+    const link = byId(`tab-${v}`, HTMLAnchorElement);
+    if (v === view) link.setAttribute('aria-current', 'page');
+    else link.removeAttribute('aria-current');
+  }
+}
+
+window.addEventListener('hashchange', () => showView(location.hash.slice(1)));
+
+// ---------------------------------------------------------------- live stream and current values
+
+const liveBody = byId('live-body', HTMLTableSectionElement);
+const liveEmpty = byId('live-empty', HTMLElement);
+const valuesBody = byId('values-body', HTMLTableSectionElement);
+const valuesEmpty = byId('values-empty', HTMLElement);
+const valueRows = new Map<string, HTMLTableRowElement>();
+
+function startStream(): void {
+  subscription?.close();
+  subscription = client.subscribe({
+    auth: 'auto',
+    onEvent: (event) => {
+      addLiveRow(event);
+      setCurrentValue(event);
+      pendingMaybeReleased(event.event);
+    },
+    onStatus: (status) => {
+      showStatus(status);
+      if (status.state === 'closed' && status.error instanceof BrokerError && status.error.status === 401) {
+        signedOut('Your session has expired. Please log in again.');
+      }
+    },
+  });
+}
+
+function addLiveRow(event: StreamEvent): void {
+  const row = el('tr');
+  row.dataset.id = event.id;
+  row.dataset.event = event.event;
+  row.dataset.received = String(event.receivedAt.getTime());
+  row.append(
+    el('td', event.id, { class: 'num' }),
+    el('td', formatTime(event.receivedAt)),
+    el('td', event.event, { class: 'name' }),
+    el('td', preview(event.data), { class: 'data', title: JSON.stringify(event.data) ?? '' }),
+  );
+  liveBody.prepend(row);
+  while (liveBody.rows.length > MAX_LIVE_ROWS) liveBody.deleteRow(-1);
+  liveEmpty.hidden = true;
+}
+
+function setCurrentValue(event: StreamEvent): void {
+  let row = valueRows.get(event.event);
+  if (!row) {
+    row = el('tr');
+    row.dataset.event = event.event;
+    row.append(el('th', event.event, { scope: 'row', class: 'name' }), el('td'), el('td', '', { class: 'num' }), el('td'));
+    valueRows.set(event.event, row);
+    const after = [...valueRows.keys()].sort().find((name) => name > event.event);
+    const next = after === undefined ? null : (valueRows.get(after) ?? null);
+    valuesBody.insertBefore(row, next && next.parentElement === valuesBody ? next : null);
+  }
+  const [, data, id, at] = row.cells;
+  if (data) {
+    data.textContent = preview(event.data);
+    data.title = JSON.stringify(event.data) ?? '';
+    data.className = 'data';
+  }
+  if (id) id.textContent = event.id;
+  if (at) at.textContent = formatTime(event.receivedAt);
+  row.classList.remove('flash');
+  void row.offsetWidth; // restart the highlight animation
+  row.classList.add('flash');
+  valuesEmpty.hidden = true;
+}
+
+byId('live-clear', HTMLButtonElement).addEventListener('click', () => {
+  liveBody.replaceChildren();
+  liveEmpty.hidden = false;
+});
+
+// ---------------------------------------------------------------- JSON validation
+
+type Parsed = { ok: true; value: unknown } | { ok: false; error: string };
+
+function parseJson(text: string, optional: boolean): Parsed {
+  if (text.trim() === '') return optional ? { ok: true, value: undefined } : { ok: false, error: 'Enter a JSON value, e.g. {"name": "Rusty"} or null.' };
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch (error) {
+    return { ok: false, error: `Not valid JSON: ${errorText(error)}` };
+  }
+}
+
+function attachJsonValidation(input: HTMLTextAreaElement, message: HTMLElement, optional: boolean): () => boolean {
+  const check = (): boolean => {
+    const parsed = parseJson(input.value, optional);
+    input.setAttribute('aria-invalid', String(!parsed.ok));
+    input.setCustomValidity(parsed.ok ? '' : parsed.error);
+    message.textContent = parsed.ok ? '' : parsed.error;
+    return parsed.ok;
+  };
+  input.addEventListener('input', check);
+  return check;
+}
+
+// ---------------------------------------------------------------- insert
+
+const insertForm = byId('insert-form', HTMLFormElement);
+const insertEvent = byId('insert-event', HTMLInputElement);
+const insertData = byId('insert-data', HTMLTextAreaElement);
+const insertAt = byId('insert-at', HTMLInputElement);
+const insertResult = byId('insert-result', HTMLElement);
+const checkInsertData = attachJsonValidation(insertData, byId('insert-data-error', HTMLElement), false);
+const whenAt = byId('when-at', HTMLInputElement);
+
+function later(seconds: number): void {
+  whenAt.checked = true;
+  insertAt.value = toDateTimeLocal(new Date(Date.now() + seconds * 1000));
+}
+byId('plus-10s', HTMLButtonElement).addEventListener('click', () => later(10));
+byId('plus-1min', HTMLButtonElement).addEventListener('click', () => later(60));
+insertAt.addEventListener('input', () => {
+  whenAt.checked = true;
+});
+byId('when-now', HTMLInputElement).addEventListener('change', () => {
+  insertAt.setCustomValidity('');
+});
+
+insertForm.addEventListener('submit', (event) => {
+  event.preventDefault();
+  insertResult.textContent = '';
+  delete insertResult.dataset.kind;
+  if (!checkInsertData()) {
+    insertData.focus();
+    return;
+  }
+  const name = insertEvent.value;
+  if (name.trim() === '') {
+    insertEvent.setCustomValidity('Enter an event name.');
+    insertEvent.reportValidity();
+    return;
+  }
+  insertEvent.setCustomValidity('');
+  let timestamp: Date | undefined;
+  if (whenAt.checked) {
+    timestamp = new Date(insertAt.value);
+    if (insertAt.value === '' || Number.isNaN(timestamp.getTime())) {
+      insertAt.setCustomValidity('Choose a date and time.');
+      insertAt.reportValidity();
+      return;
+    }
+  }
+  insertAt.setCustomValidity('');
+  const parsed = parseJson(insertData.value, false);
+  if (!parsed.ok) return;
+  void (async () => {
+    try {
+      const { id } = await client.insert({ event: name, data: parsed.value, ...(timestamp ? { timestamp } : {}) });
+      const future = timestamp !== undefined && timestamp.getTime() > Date.now();
+      insertResult.dataset.kind = 'ok';
+      insertResult.textContent = future
+        ? `Scheduled ${name} for ${formatDateTime(timestamp ?? new Date())} (id ${id}).`
+        : `Inserted ${name} (id ${id}).`;
+      if (future && timestamp) {
+        pendingStore?.add({ id, event: name, timestamp: timestamp.getTime() / 1000 });
+        renderPending();
+      }
+    } catch (error) {
+      handleError(error, insertResult);
+    }
+  })();
+});
+
+// ---------------------------------------------------------------- pending events
+
+const pendingBody = byId('pending-body', HTMLTableSectionElement);
+const pendingEmpty = byId('pending-empty', HTMLElement);
+const pendingMessage = byId('pending-message', HTMLElement);
+const countdownCells = new Map<string, { cell: HTMLElement; event: PendingEvent }>();
+const checking = new Set<string>();
+
+function renderPending(): void {
+  const events = pendingStore?.list() ?? [];
+  pendingBody.replaceChildren();
+  countdownCells.clear();
+  for (const p of events) {
+    const row = el('tr');
+    row.dataset.id = p.id;
+    row.dataset.event = p.event;
+    const cell = el('td', countdown(p.timestamp * 1000 - Date.now()), { class: 'countdown' });
+    const cancel = el('button', 'Cancel', {
+      type: 'button',
+      class: 'danger',
+      'aria-label': `Cancel ${p.event} due ${formatDateTime(new Date(p.timestamp * 1000))}`,
+    });
+    cancel.addEventListener('click', () => void cancelPending(p, cancel));
+    const actions = el('td');
+    actions.append(cancel);
+    row.append(el('td', p.event, { class: 'name' }), el('td', formatDateTime(new Date(p.timestamp * 1000))), cell, actions);
+    pendingBody.append(row);
+    countdownCells.set(p.id, { cell, event: p });
+  }
+  pendingEmpty.hidden = events.length > 0;
+}
+
+async function cancelPending(p: PendingEvent, button: HTMLButtonElement): Promise<void> {
+  button.disabled = true;
+  try {
+    await client.cancel(p.id);
+    pendingMessage.textContent = `Cancelled ${p.event} (id ${p.id}).`;
+    pendingMessage.dataset.kind = 'ok';
+    pendingStore?.remove(p.id);
+  } catch (error) {
+    if (error instanceof BrokerError && (error.code === 'already_released' || error.code === 'already_cancelled' || error.code === 'not_found')) {
+      pendingMessage.textContent = `${p.event} could not be cancelled: ${error.message}`;
+      pendingMessage.dataset.kind = 'error';
+      pendingStore?.remove(p.id);
+    } else {
+      button.disabled = false;
+      handleError(error, pendingMessage);
+      return;
+    }
+  }
+  renderPending();
+}
+
+/** Asks the history what became of the pending events of these names. */
+async function reconcilePending(names?: ReadonlySet<string>): Promise<void> {
+  const store = pendingStore;
+  if (!store) return;
+  const byName = new Map<string, string[]>();
+  for (const p of store.list()) {
+    if (names && !names.has(p.event)) continue;
+    if (checking.has(p.id)) continue;
+    byName.set(p.event, [...(byName.get(p.event) ?? []), p.id]);
+  }
+  for (const [name, ids] of byName) {
+    for (const id of ids) checking.add(id);
+    try {
+      const result = await outcomes(client, name, ids);
+      let changed = false;
+      for (const [id, outcome] of result) {
+        if (outcome === 'released' || outcome === 'cancelled' || outcome === 'unknown') {
+          store.remove(id);
+          changed = true;
+        }
+      }
+      if (changed && store === pendingStore) renderPending();
+    } catch (error) {
+      handleError(error, pendingMessage);
+    } finally {
+      for (const id of ids) checking.delete(id);
+    }
+  }
+}
+
+/** A frame of a name we have pending events of: one of them may just have been released. */
+function pendingMaybeReleased(name: string): void {
+  const due = pendingStore?.list().filter((p) => p.event === name && p.timestamp * 1000 <= Date.now()) ?? [];
+  if (due.length > 0) void reconcilePending(new Set([name]));
+}
+
+setInterval(() => {
+  const now = Date.now();
+  const overdue = new Set<string>();
+  for (const { cell, event } of countdownCells.values()) {
+    const left = event.timestamp * 1000 - now;
+    cell.textContent = countdown(left);
+    // Released (or not, if cancelled elsewhere) a moment ago: the stream may not carry it
+    // when its name is not of interest, so ask the history once it is well past due.
+    if (left < -2000) overdue.add(event.event);
+  }
+  if (overdue.size > 0) void reconcilePending(overdue);
+}, 1000);
+
+// ---------------------------------------------------------------- history
+
+const historyForm = byId('history-form', HTMLFormElement);
+const historyName = byId('history-name', HTMLInputElement);
+const historyLimit = byId('history-limit', HTMLSelectElement);
+const historyBody = byId('history-body', HTMLTableSectionElement);
+const historyMessage = byId('history-message', HTMLElement);
+const historyPrev = byId('history-prev', HTMLButtonElement);
+const historyNext = byId('history-next', HTMLButtonElement);
+const historyPage = byId('history-page', HTMLElement);
+/** Cursors of the pages shown so far: cursors[i] is the `after` of page i + 1. */
+let cursors: (string | undefined)[] = [];
+let nextCursor: string | undefined;
+let shownName = '';
+
+async function loadHistory(page: number): Promise<void> {
+  historyMessage.textContent = 'Loading…';
+  delete historyMessage.dataset.kind;
+  try {
+    const after = cursors[page];
+    const result = await client.history(shownName, { limit: Number(historyLimit.value), ...(after ? { after } : {}) });
+    cursors = cursors.slice(0, page + 1);
+    nextCursor = result.next;
+    historyBody.replaceChildren();
+    for (const e of result.events) {
+      const state = e.cancelled ? 'cancelled' : e.published ? 'released' : 'pending';
+      const row = el('tr');
+      row.dataset.id = e.id;
+      row.append(
+        el('td', e.id.slice(0, 8), { class: 'mono', title: e.id }),
+        el('td', formatDateTime(new Date(e.timestamp * 1000))),
+        el('td', state, { class: `state ${state}` }),
+        el('td', e.user_id === userId ? 'you' : e.user_id.slice(0, 8), { title: e.user_id }),
+        el('td', preview(e.data), { class: 'data', title: JSON.stringify(e.data) ?? '' }),
+      );
+      historyBody.append(row);
+    }
+    historyMessage.textContent = result.events.length === 0 ? `No versions of ${shownName}.` : '';
+    historyPage.textContent = result.events.length === 0 ? '' : `Page ${page + 1}`;
+    historyPrev.disabled = page === 0;
+    historyNext.disabled = nextCursor === undefined;
+    historyPrev.onclick = () => void loadHistory(page - 1);
+    historyNext.onclick = () => {
+      cursors[page + 1] = nextCursor;
+      void loadHistory(page + 1);
+    };
+  } catch (error) {
+    handleError(error, historyMessage);
+  }
+}
+
+historyForm.addEventListener('submit', (event) => {
+  event.preventDefault();
+  shownName = historyName.value;
+  if (shownName.trim() === '') return;
+  cursors = [undefined];
+  void loadHistory(0);
+});
+
+// ---------------------------------------------------------------- start
+
+if (client.token) signedIn();
+else signedOut();

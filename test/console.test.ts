@@ -1,0 +1,303 @@
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { BrokerClient } from '../src/client/index.js';
+import { browserSkipReason, ensureConsoleBuilt, launchBrowser, watchPageErrors } from './helpers/browser.js';
+import { startBroker, type TestBroker } from './helpers/start-broker.js';
+
+const skip = browserSkipReason();
+if (skip) console.log(skip);
+
+const PASSWORD = 'correct horse battery';
+/** BROKER_SCREENSHOTS=1 node scripts/test.mjs console  refreshes docs/screenshots/. */
+const SHOTS = process.env.BROKER_SCREENSHOTS === '1' ? new URL('../docs/screenshots/', import.meta.url).pathname : undefined;
+
+async function shot(page: Page, name: string, fullPage = false): Promise<void> {
+  if (!SHOTS) return;
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: `${SHOTS}${name}.png`, fullPage });
+}
+
+/** Whole seconds of local time (the contexts use UTC) for a datetime-local input. */
+function dateTimeLocal(epochSeconds: number): string {
+  return new Date(epochSeconds * 1000).toISOString().slice(0, 19);
+}
+
+describe('web console (headless Chromium)', { skip }, () => {
+  let b: TestBroker;
+  let browser: Browser;
+  let origin: string;
+  const contexts: BrowserContext[] = [];
+  /** Requests that left Broker's origin, in any page. */
+  const foreign: string[] = [];
+  const errors: string[] = [];
+  let page: Page;
+  const username = `ada-${process.pid}`;
+
+  async function newPage(viewport = { width: 1280, height: 860 }): Promise<Page> {
+    const context = await browser.newContext({ timezoneId: 'UTC', viewport });
+    contexts.push(context);
+    const p = await context.newPage();
+    p.setDefaultTimeout(10_000);
+    p.on('request', (request) => {
+      const url = request.url();
+      if (!url.startsWith(`${origin}/`) && !url.startsWith('data:')) foreign.push(url);
+    });
+    watchPageErrors(p, errors);
+    return p;
+  }
+
+  async function signUp(p: Page, name: string): Promise<void> {
+    await p.goto(`${b.url}/console`);
+    const form = p.locator('#signup-form');
+    await form.getByLabel('Username').fill(name);
+    await form.getByLabel('Password').fill(PASSWORD);
+    await form.getByRole('button', { name: 'Sign up' }).click();
+    await p.locator('#status[data-state="open"]').waitFor();
+  }
+
+  before(async () => {
+    ensureConsoleBuilt();
+    // Short shutdown: Node's fetch leaves a spare idle connection that close() would wait for.
+    b = await startBroker({ SHUTDOWN_TIMEOUT: '0.5' });
+    origin = new URL(b.url).origin;
+    browser = await launchBrowser();
+    page = await newPage();
+  });
+  after(async () => {
+    for (const c of contexts) await c.close();
+    await browser?.close();
+    await b?.close();
+  });
+
+  test('is served by Broker: relative redirect, strict headers, no traversal', async () => {
+    const redirect = await fetch(`${b.url}/console`, { redirect: 'manual' });
+    assert.equal(redirect.status, 301);
+    assert.equal(redirect.headers.get('location'), 'console/');
+    const html = await fetch(`${b.url}/console/`);
+    assert.equal(html.status, 200);
+    assert.match(html.headers.get('content-type') ?? '', /^text\/html/);
+    assert.match(html.headers.get('content-security-policy') ?? '', /default-src 'self'.*connect-src 'self'/);
+    assert.equal(html.headers.get('x-content-type-options'), 'nosniff');
+    const etag = html.headers.get('etag') ?? '';
+    assert.equal((await fetch(`${b.url}/console/`, { headers: { 'if-none-match': etag } })).status, 304);
+    for (const path of ['/console/app/main.js', '/console/client/index.js', '/console/app/console.css', '/console/demo.html']) {
+      const res = await fetch(`${b.url}${path}`);
+      assert.equal(res.status, 200, path);
+      await res.arrayBuffer();
+    }
+    assert.match((await fetch(`${b.url}/console/client/index.js`)).headers.get('content-type') ?? '', /^text\/javascript/);
+    for (const path of ['/console/..%2Fpackage.json', '/console/client/index.d.ts', '/console/app/.hidden.js', '/console/nope.html', '/console/client/..%2F..%2Fpackage.json']) {
+      const res = await fetch(`${b.url}${path}`);
+      assert.equal(res.status, 404, path);
+      await res.arrayBuffer();
+    }
+  });
+
+  test('sign up, log out, log in; insert an event (JSON checked) and see it arrive live with its id and time', async () => {
+    await page.goto(`${b.url}/console`);
+    assert.ok(page.url().endsWith('/console/'));
+    await shot(page, 'console-login');
+    await signUp(page, username);
+    assert.equal(await page.locator('#who-name').textContent(), username);
+    await page.getByRole('button', { name: 'Log out' }).click();
+    const login = page.locator('#login-form');
+    await login.getByLabel('Username').fill(username);
+    await login.getByLabel('Password').fill('not the password');
+    await login.getByRole('button', { name: 'Log in' }).click();
+    await page.getByText('Wrong username or password.').waitFor();
+    await login.getByLabel('Password').fill(PASSWORD);
+    await login.getByRole('button', { name: 'Log in' }).click();
+    await page.locator('#status[data-state="open"]').waitFor();
+    assert.equal(await page.locator('#status').getAttribute('data-transport'), 'fetch', 'all names: the fetch stream');
+
+    await page.getByRole('link', { name: 'Insert & pending' }).click();
+    const insert = page.locator('#insert-form');
+    await insert.getByLabel('Event name').fill('greeting');
+    const data = insert.getByLabel('Data (JSON)');
+    await data.fill('{"hello": ');
+    await page.getByText('Not valid JSON').waitFor();
+    assert.equal(await data.getAttribute('aria-invalid'), 'true');
+    await page.getByRole('button', { name: 'Insert', exact: true }).click();
+    assert.equal(await page.locator('#insert-result').textContent(), '', 'invalid JSON is not sent');
+    await data.fill('{"hello": "world"}');
+    assert.equal(await data.getAttribute('aria-invalid'), 'false');
+    await page.getByRole('button', { name: 'Insert', exact: true }).click();
+    await page.getByText(/Inserted greeting \(id [0-9a-f-]{36}\)/).waitFor();
+
+    await page.getByRole('link', { name: 'Live' }).click();
+    const row = page.locator('#live-body tr[data-event="greeting"]');
+    await row.waitFor();
+    const cells = await row.locator('td').allTextContents();
+    assert.match(cells[0] ?? '', /^\d+$/, 'the id');
+    assert.match(cells[1] ?? '', /^\d\d:\d\d:\d\d\.\d{3}$/, 'the time');
+    assert.equal(cells[3], '{"hello":"world"}');
+    await page.locator('#values-body tr[data-event="greeting"]', { hasText: '{"hello":"world"}' }).waitFor();
+
+    // Inserted elsewhere (another user, from Node): it appears without any reload.
+    const other = new BrokerClient({ url: b.url });
+    await other.createUser({ username: `${username}-node`, password: PASSWORD });
+    await other.login({ username: `${username}-node`, password: PASSWORD });
+    for (const [event, value] of [['cart', { items: 3 }], ['user', { name: 'Rusty' }], ['greeting', { hello: 'again' }]] as const) {
+      await other.insert({ event, data: value });
+    }
+    await page.locator('#values-body tr[data-event="greeting"]', { hasText: '{"hello":"again"}' }).waitFor();
+    assert.equal(await page.locator('#live-body tr[data-event="greeting"]').count(), 2);
+    assert.deepEqual(await page.locator('#values-body tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-event'))), ['cart', 'greeting', 'user']);
+    await shot(page, 'console-live');
+  });
+
+  test('schedule an event: pending with a countdown, it arrives at its time; a cancelled one never arrives', async () => {
+    await page.getByRole('link', { name: 'Insert & pending' }).click();
+    const insert = page.locator('#insert-form');
+    const schedule = async (n: number, due: number): Promise<void> => {
+      await insert.getByLabel('Event name').fill('reminder');
+      await insert.getByLabel('Data (JSON)').fill(JSON.stringify({ n }));
+      await insert.getByLabel('At a date and time').check();
+      await insert.getByLabel(/^Date and time/).fill(dateTimeLocal(due));
+      await page.getByRole('button', { name: 'Insert', exact: true }).click();
+      await page.getByText(`Scheduled reminder for`).waitFor();
+    };
+    const cancelledDue = Math.ceil(Date.now() / 1000) + 4;
+    const keptDue = cancelledDue + 2;
+    await schedule(1, cancelledDue);
+    await schedule(2, keptDue);
+    const pending = page.locator('#pending-body tr[data-event="reminder"]');
+    await page.waitForFunction(() => document.querySelectorAll('#pending-body tr').length === 2);
+    assert.match((await pending.first().locator('.countdown').textContent()) ?? '', /^in \d s$/);
+    await shot(page, 'console-insert');
+
+    const cancelName = `Cancel reminder due ${dateTimeLocal(cancelledDue).replace('T', ' ')}`;
+    await page.getByRole('button', { name: cancelName }).click();
+    await page.getByText(/^Cancelled reminder \(id /).waitFor();
+    await page.waitForFunction(() => document.querySelectorAll('#pending-body tr').length === 1);
+
+    // The kept one arrives at its time (not before); by then the cancelled one's time has passed.
+    await page.getByRole('link', { name: 'Live' }).click();
+    const arrived = page.locator('#live-body tr[data-event="reminder"]');
+    await arrived.waitFor({ timeout: 15_000 });
+    const received = Number(await arrived.getAttribute('data-received'));
+    assert.ok(received >= keptDue * 1000, `arrived ${keptDue * 1000 - received} ms early`);
+    assert.ok(received < keptDue * 1000 + 3000, `arrived ${received - keptDue * 1000} ms late`);
+    assert.equal(await arrived.locator('td').nth(3).textContent(), '{"n":2}');
+    assert.equal(await arrived.count(), 1, 'the cancelled event never arrived');
+    // Released: it leaves the pending list (its fate read back from the history).
+    await page.getByRole('link', { name: 'Insert & pending' }).click();
+    await page.getByText('No pending events.').waitFor();
+  });
+
+  test('history of a name, as a paged table', async () => {
+    const me = new BrokerClient({ url: b.url });
+    await me.login({ username, password: PASSWORD });
+    const base = Math.floor(Date.now() / 1000) - 100;
+    for (let n = 1; n <= 25; n++) await me.insert({ event: 'counter', data: { n }, timestamp: base + n });
+    await page.getByRole('link', { name: 'History' }).click();
+    const form = page.locator('#history-form');
+    await form.getByLabel('Event name').fill('counter');
+    await form.getByLabel('Per page').selectOption('10');
+    await page.getByRole('button', { name: 'Show' }).click();
+    const rows = page.locator('#history-body tr');
+    const dataOf = (): Promise<string[]> => rows.evaluateAll((trs) => trs.map((tr) => tr.lastElementChild?.textContent ?? ''));
+    await page.locator('#history-page', { hasText: /^Page 1$/ }).waitFor();
+    assert.equal((await dataOf()).length, 10);
+    assert.equal((await dataOf())[0], '{"n":1}');
+    assert.equal(await page.getByRole('button', { name: '← Previous' }).isDisabled(), true);
+    assert.deepEqual(await rows.first().locator('td').nth(2).textContent(), 'released');
+    assert.deepEqual(await rows.first().locator('td').nth(3).textContent(), 'you');
+    assert.equal(await rows.first().locator('td').nth(1).textContent(), new Date((base + 1) * 1000).toISOString().slice(0, 19).replace('T', ' '));
+    await page.getByRole('button', { name: 'Next →' }).click();
+    await page.locator('#history-page', { hasText: /^Page 2$/ }).waitFor();
+    assert.equal((await dataOf())[0], '{"n":11}');
+    await page.getByRole('button', { name: 'Next →' }).click();
+    await page.locator('#history-page', { hasText: /^Page 3$/ }).waitFor();
+    assert.deepEqual(await dataOf(), ['{"n":21}', '{"n":22}', '{"n":23}', '{"n":24}', '{"n":25}']);
+    assert.equal(await page.getByRole('button', { name: 'Next →' }).isDisabled(), true);
+    await page.getByRole('button', { name: '← Previous' }).click();
+    await page.locator('#history-page', { hasText: /^Page 2$/ }).waitFor();
+    assert.equal((await dataOf())[9], '{"n":20}');
+    await shot(page, 'console-history');
+  });
+
+  test('the demo: two windows (two users) editing one form stay in sync through Broker', async () => {
+    const [a, bPage] = [page, await newPage({ width: 640, height: 860 })];
+    await signUp(bPage, `${username}-b`);
+    const form = `f${process.pid}`;
+    await a.goto(`${b.url}/console/demo.html?form=${form}`);
+    await bPage.goto(`${b.url}/console/demo.html?form=${form}`);
+    for (const p of [a, bPage]) {
+      await p.locator('#demo-status[data-state="open"]').waitFor();
+      assert.equal(await p.locator('#demo-status').getAttribute('data-transport'), 'eventsource', 'named events: the native EventSource');
+    }
+    const sees = (p: Page, label: string, value: string): Promise<unknown> =>
+      p.waitForFunction(
+        ([l, v]) => {
+          const input = [...document.querySelectorAll('label')].find((x) => x.textContent === l)?.control;
+          return input instanceof HTMLInputElement || input instanceof HTMLSelectElement || input instanceof HTMLTextAreaElement
+            ? input.value === v
+            : false;
+        },
+        [label, value] as const,
+      );
+    await a.getByLabel('Destination').fill('Lisbon');
+    await sees(bPage, 'Destination', 'Lisbon');
+    await bPage.getByLabel('Transport').selectOption('Train');
+    await sees(a, 'Transport', 'Train');
+    await bPage.getByLabel('Notes').fill('window seat, please');
+    await sees(a, 'Notes', 'window seat, please');
+    await a.getByLabel('Confirmed').check();
+    await bPage.waitForFunction(() => (document.getElementById('f-confirmed') as HTMLInputElement | null)?.checked === true);
+    await a.getByLabel('Trip name').fill('Spring trip');
+    await sees(bPage, 'Trip name', 'Spring trip');
+    // A window opened later starts from the latest value of every field.
+    const late = await bPage.context().newPage();
+    await late.goto(`${b.url}/console/demo.html?form=${form}`);
+    await sees(late, 'Destination', 'Lisbon');
+    await sees(late, 'Transport', 'Train');
+    await shot(a, 'demo-form');
+    await late.close();
+    // Not logged in: read-only, and still in sync.
+    const watcher = await newPage({ width: 640, height: 860 });
+    await watcher.goto(`${b.url}/console/demo.html?form=${form}`);
+    await sees(watcher, 'Destination', 'Lisbon');
+    assert.equal(await watcher.getByLabel('Destination').isDisabled(), true);
+    await a.getByLabel('Destination').fill('Porto');
+    await sees(watcher, 'Destination', 'Porto');
+  });
+
+  test('works at a phone width; every control has a label; nothing is requested from another origin', async () => {
+    const phone = await newPage({ width: 390, height: 844 });
+    await phone.goto(`${b.url}/console/`);
+    const overflow = (): Promise<number> => phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok((await overflow()) <= 0, 'login view fits');
+    await phone.locator('#login-form').getByLabel('Username').fill(username);
+    await phone.locator('#login-form').getByLabel('Password').fill(PASSWORD);
+    await phone.getByRole('button', { name: 'Log in' }).click();
+    await phone.locator('#status[data-state="open"]').waitFor();
+    await phone.locator('#values-body tr[data-event="counter"]').waitFor();
+    for (const view of ['live', 'insert', 'history']) {
+      await phone.goto(`${b.url}/console/#${view}`);
+      await phone.locator(`#view-${view}`).waitFor();
+      assert.ok((await overflow()) <= 0, `${view} fits in 390 px`);
+      if (view === 'live') {
+        await phone.locator('#values-body tr[data-event="counter"]').waitFor();
+        await shot(phone, 'console-phone');
+      }
+    }
+    for (const path of ['/console/', '/console/demo.html']) {
+      await phone.goto(`${b.url}${path}`);
+      const unlabelled = await phone.evaluate(() =>
+        [...document.querySelectorAll('input, select, textarea, button')]
+          .filter((c) => {
+            if (c instanceof HTMLButtonElement) return (c.textContent ?? '').trim() === '' && !c.getAttribute('aria-label');
+            const control = c as HTMLInputElement;
+            return control.labels?.length === 0 && !control.getAttribute('aria-label');
+          })
+          .map((c) => c.outerHTML),
+      );
+      assert.deepEqual(unlabelled, [], `${path}: controls without a label`);
+    }
+    assert.deepEqual(foreign, [], 'requests to other origins');
+    assert.deepEqual(errors, [], 'errors in the pages');
+  });
+});
