@@ -75,6 +75,20 @@ export interface LoginStormParams {
   timeoutMs: number;
 }
 
+export interface MultinodeParams {
+  /** Subscribers, all on node B. */
+  subscribers: number;
+  /** Fixed publish rate on node A (msg/s, open loop) and its duration. */
+  ratePerSecond: number;
+  rateSeconds: number;
+  /** Then messages published on node A as fast as it acknowledges. */
+  burstMessages: number;
+  /** Publisher connections to node A (the rate phase uses them too). */
+  publisherConnections: number;
+  workers: number;
+  timeoutMs: number;
+}
+
 export interface BenchParams {
   mode: 'full' | 'quick';
   /** Before each run, wait at most this long for other processes to use < 15 % of a core (0: don't). */
@@ -84,6 +98,7 @@ export interface BenchParams {
   inserts: InsertsParams;
   lateness: LatenessParams;
   loginStorm: LoginStormParams;
+  multinode: MultinodeParams;
 }
 
 const FULL: BenchParams = {
@@ -111,7 +126,7 @@ const FULL: BenchParams = {
     extraStreams: 1500,
     timeoutMs: 300_000,
   },
-  inserts: { concurrencies: [1, 32], warmupS: 1, durationS: 10, timeoutMs: 120_000 },
+  inserts: { concurrencies: [1, 32], warmupS: 1, durationS: 10, timeoutMs: 180_000 },
   lateness: { events: 1000, windowS: 1, leadS: 3, insertConnections: 8, timeoutMs: 60_000 },
   loginStorm: {
     logins: 200,
@@ -125,6 +140,15 @@ const FULL: BenchParams = {
     maxStormS: 60,
     workers: 2,
     loginRateLimit: 1_000_000,
+    timeoutMs: 240_000,
+  },
+  multinode: {
+    subscribers: 1000,
+    ratePerSecond: 50,
+    rateSeconds: 10,
+    burstMessages: 500,
+    publisherConnections: 8,
+    workers: 2,
     timeoutMs: 240_000,
   },
 };
@@ -154,7 +178,7 @@ const QUICK: BenchParams = {
     extraStreams: 20,
     timeoutMs: 60_000,
   },
-  inserts: { concurrencies: [1, 32], warmupS: 0.5, durationS: 1.5, timeoutMs: 40_000 },
+  inserts: { concurrencies: [1, 32], warmupS: 0.5, durationS: 1.5, timeoutMs: 60_000 },
   lateness: { events: 200, windowS: 1, leadS: 1.5, insertConnections: 4, timeoutMs: 30_000 },
   loginStorm: {
     logins: 40,
@@ -169,6 +193,15 @@ const QUICK: BenchParams = {
     workers: 1,
     loginRateLimit: 1_000_000,
     timeoutMs: 60_000,
+  },
+  multinode: {
+    subscribers: 100,
+    ratePerSecond: 20,
+    rateSeconds: 2,
+    burstMessages: 100,
+    publisherConnections: 4,
+    workers: 1,
+    timeoutMs: 90_000,
   },
 };
 

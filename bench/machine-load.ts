@@ -1,11 +1,12 @@
 /**
  * How busy the machine is with processes that are not the suite's: the whole machine's CPU time
- * (/proc/stat) minus that of this process and its children, sampled every 500 ms. The suite
+ * (/proc/stat) minus that of this process, its children and the PostgreSQL backends serving its
+ * own database (see trackAuxPids), sampled every 500 ms. The suite
  * measures on a shared 2-core machine; figures taken while something else ran are not
  * comparable, so each run records this and the runner waits for a quiet machine first.
  */
 import fs from 'node:fs';
-import { liveChildPids } from './children.js';
+import { auxPids, liveChildPids } from './children.js';
 import { clockMs, sleep } from './clock.js';
 import { processCpuTicksNs, selfCpuNs } from './proc-stats.js';
 
@@ -25,6 +26,11 @@ function machineBusyNs(): number {
   } catch {
     return Number.NaN;
   }
+}
+
+/** The suite's children plus the auxiliary processes working for it. */
+function ownPids(): number[] {
+  return [...new Set([...liveChildPids(), ...auxPids()])];
 }
 
 function ourCpuNs(pids: number[]): Map<number, number> {
@@ -53,7 +59,7 @@ export class LoadSampler {
   private last: { t: number; busy: number; ours: Map<number, number> } | null = null;
 
   start(): void {
-    this.last = { t: clockMs(), busy: machineBusyNs(), ours: ourCpuNs(liveChildPids()) };
+    this.last = { t: clockMs(), busy: machineBusyNs(), ours: ourCpuNs(ownPids()) };
     this.timer = setInterval(() => this.sample(), 500);
     this.timer.unref();
   }
@@ -61,7 +67,7 @@ export class LoadSampler {
   private sample(): void {
     const prev = this.last;
     if (prev === null) return;
-    const now = { t: clockMs(), busy: machineBusyNs(), ours: ourCpuNs(liveChildPids()) };
+    const now = { t: clockMs(), busy: machineBusyNs(), ours: ourCpuNs(ownPids()) };
     let oursDelta = 0;
     for (const [pid, v] of now.ours) {
       // a process first seen now was born in this interval: all its time falls in it

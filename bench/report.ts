@@ -10,6 +10,8 @@ export interface RunResult {
   figures: Figure[];
   checks: Check[];
   notes: string[];
+  /** Why the run measured nothing (e.g. "no PostgreSQL"), or null. */
+  skipped: string | null;
   error: string | null;
   durationS: number;
   /** CPU used by processes other than the suite's during the run, % of one core (average, peak). */
@@ -149,15 +151,25 @@ export function renderTable(rows: Row[], results: ScenarioResult[]): string {
       ].join(' '),
     );
   }
+  for (const s of results) {
+    const runs = Object.entries(s.runs);
+    if (runs.length === 0) lines.push('', `${s.title}: not run (Broker only)`);
+    for (const [target, run] of runs) {
+      if (run.skipped !== null && run.figures.length === 0) lines.push('', `${s.title} [${target}]: skipped: ${run.skipped}`);
+    }
+  }
   lines.push('', 'Checks:');
   for (const s of results) {
     for (const target of ['baseline', 'broker'] as const) {
       const run = s.runs[target];
       if (run === undefined) continue;
-      lines.push(
-        `  [${target}] ${s.name}: ${run.durationS.toFixed(0)} s; other processes used ${run.otherCpuPct.toFixed(1)} % of a core` +
-          ` (peak ${run.otherCpuPeakPct.toFixed(0)} %)`,
-      );
+      if (run.skipped === null || run.figures.length > 0) {
+        lines.push(
+          `  [${target}] ${s.name}: ${run.durationS.toFixed(0)} s; other processes used ${run.otherCpuPct.toFixed(1)} % of a core` +
+            ` (peak ${run.otherCpuPeakPct.toFixed(0)} %)`,
+        );
+      }
+      if (run.skipped !== null) lines.push(`  – [${target}] ${s.name}: skipped: ${run.skipped}`);
       if (run.error !== null) lines.push(`  ✗ [${target}] ${s.name}: ERROR ${run.error}`);
       for (const c of run.checks) lines.push(`  ${c.ok ? '✓' : '✗'} [${target}] ${c.name}: ${c.detail}`);
       for (const n of run.notes) lines.push(`  · [${target}] ${n}`);
@@ -178,10 +190,12 @@ export const README_COLUMNS: [string, string][] = [
   ['µs/heartbeat', 'connections.server_us_per_heartbeat'],
   ['Inserts/s 1', 'inserts.c1.per_s'],
   ['Inserts/s 32', 'inserts.c32.per_s'],
+  ['PG inserts/s 32', 'inserts.pg.c32.per_s'],
   ['Lateness p99 ms', 'lateness.p99_ms'],
   ['Lateness max ms', 'lateness.max_ms'],
   ['Storm loop-lag p99 ms', 'storm.loop_lag_p99_ms'],
   ['Storm delivery p99 ms', 'storm.delivery_p99_ms'],
+  ['Cross-node p99 ms', 'multinode.rate.p99_ms'],
 ];
 
 export function readmeHeader(): string {

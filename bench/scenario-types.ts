@@ -1,7 +1,8 @@
 import type { BenchParams } from './config.js';
+import type { PostgresInfo } from './postgres.js';
 import type { LaunchOptions, ServerProcess, TargetName } from './server-process.js';
 
-export type ScenarioName = 'fanout' | 'connections' | 'inserts' | 'lateness' | 'storm';
+export type ScenarioName = 'fanout' | 'connections' | 'inserts' | 'lateness' | 'storm' | 'multinode';
 
 /** One measured number of one run (broker or baseline). */
 export interface Figure {
@@ -37,6 +38,8 @@ export class Collector implements ScenarioOutput {
   readonly figures: Figure[] = [];
   readonly checks: Check[] = [];
   readonly notes: string[] = [];
+  /** Why the run measured nothing (e.g. "no PostgreSQL"), or null. */
+  skipped: string | null = null;
 
   figure(key: string, label: string, unit: string, value: number | null, clientCpuPct: number | null, ratioTo?: string): void {
     const f: Figure = { key, label, unit, value: finite(value), clientCpuPct: finite(clientCpuPct) };
@@ -51,13 +54,17 @@ export class Collector implements ScenarioOutput {
   note(text: string): void {
     this.notes.push(text);
   }
+
+  skip(reason: string): void {
+    this.skipped = reason;
+  }
 }
 
 export interface ScenarioContext {
   target: TargetName;
   params: BenchParams;
-  /** PostgreSQL URL for the insert scenario (loopback only), or null. */
-  postgresUrl: string | null;
+  /** PostgreSQL admin URL (loopback only) and whether it answered; scenarios create their own databases on it. */
+  postgres: PostgresInfo;
   out: Collector;
   launch(options: LaunchOptions): Promise<ServerProcess>;
   log(message: string): void;
@@ -66,6 +73,10 @@ export interface ScenarioContext {
 export interface Scenario {
   name: ScenarioName;
   title: string;
+  /** Runs against Broker only (no baseline run; ratios stay "—"). */
+  brokerOnly?: boolean;
+  /** Measures nothing without PostgreSQL: reported as skipped right away (no quiet-machine wait). */
+  requiresPostgres?: boolean;
   /** Hard deadline for one run; past it every child process is killed. */
   timeoutMs(p: BenchParams): number;
   run(ctx: ScenarioContext): Promise<void>;

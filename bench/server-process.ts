@@ -2,7 +2,8 @@
  * Starts the server under test as its own process, the way `npm start` runs it after a build:
  * Broker is `node dist/main.js` in the repository root, the baseline is bench/baseline-server.ts
  * transpiled once to plain JavaScript and run with `node` (no loader). Each launch gets a free
- * port, a fresh temp dir (so a fresh SQLite database) and a random SECRET.
+ * port, a fresh temp dir (so a fresh SQLite database unless a DATABASE_URL is given) and a random
+ * SECRET (unless given: nodes sharing one PostgreSQL database share it).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -29,6 +30,8 @@ export interface LaunchOptions {
   loginRateLimit: number;
   /** DATABASE_URL; default: sqlite in the fresh temp dir. */
   databaseUrl?: string;
+  /** SECRET; default: a fresh random one. Nodes sharing a database must share it. */
+  secret?: string;
   /** More environment variables (Broker ignores the baseline's LOOP_MONITOR). */
   extraEnv?: Record<string, string>;
 }
@@ -48,6 +51,11 @@ async function baselineScript(): Promise<string> {
   baselineBuild = path.join(dir, 'baseline-server.mjs');
   fs.writeFileSync(baselineBuild, out.outputText);
   return baselineBuild;
+}
+
+/** 43 random characters, as a SECRET. */
+export function randomSecret(): string {
+  return crypto.randomBytes(32).toString('base64url');
 }
 
 export function freePort(): Promise<number> {
@@ -122,7 +130,7 @@ export class ServerProcess {
       PORT: String(port),
       HOST,
       DATABASE_URL: options.databaseUrl ?? `sqlite:${path.join(tempDir, 'broker.db')}`,
-      SECRET: crypto.randomBytes(32).toString('base64url'),
+      SECRET: options.secret ?? randomSecret(),
       LOG_LEVEL: 'warn',
       HEARTBEAT_INTERVAL: String(options.heartbeatS),
       LOGIN_RATE_LIMIT: String(options.loginRateLimit),

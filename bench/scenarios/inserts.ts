@@ -1,13 +1,15 @@
 /**
  * 3. Inserts: acknowledged POST /insert per second with 1 and with 32 concurrent clients, each a
  * keep-alive connection with one request in flight (closed loop), after a warm-up.
- * SQLite always; PostgreSQL too when --postgres-url is given (Broker only).
+ * SQLite always; PostgreSQL too (Broker only, one node) when a PostgreSQL admin URL answers:
+ * each PostgreSQL measurement gets a fresh database `broker_bench_<random>`, dropped afterwards.
  */
 import { authHeader, HOST, insertBody, userToken } from '../api-client.js';
 import { clientCpuSource } from '../client-cpu.js';
 import { clockMs, sleep, uniqueName } from '../clock.js';
 import { CpuMeter } from '../cpu-meter.js';
 import { RawHttpConnection } from '../raw-http.js';
+import { type BenchDatabase, createBenchDatabase, PgBackends } from '../postgres.js';
 import type { Scenario, ScenarioContext } from '../scenario-types.js';
 import { Histogram, summarize } from '../stats.js';
 
@@ -15,14 +17,15 @@ const MAX_ERRORS = 1000;
 /** Requests per run, at most (far above what 10 s can reach; keeps the loop bounded in count). */
 const MAX_REQUESTS = 5_000_000;
 
-async function runInserts(ctx: ScenarioContext, clients: number, databaseUrl: string | null): Promise<void> {
+/** `pg`: the fresh PostgreSQL database and its backends, or null for SQLite. */
+async function runInserts(ctx: ScenarioContext, clients: number, pg: { db: BenchDatabase; backends: PgBackends } | null): Promise<void> {
   const p = ctx.params.inserts;
-  const db = databaseUrl === null ? 'SQLite' : 'PostgreSQL';
-  const key = databaseUrl === null ? `inserts.c${clients}` : `inserts.pg.c${clients}`;
+  const db = pg === null ? 'SQLite' : 'PostgreSQL';
+  const key = pg === null ? `inserts.c${clients}` : `inserts.pg.c${clients}`;
   const server = await ctx.launch(
-    databaseUrl === null
+    pg === null
       ? { heartbeatS: 15, loginRateLimit: 100_000 }
-      : { heartbeatS: 15, loginRateLimit: 100_000, databaseUrl },
+      : { heartbeatS: 15, loginRateLimit: 100_000, databaseUrl: pg.db.url },
   );
   const conns: RawHttpConnection[] = [];
   try {
@@ -61,8 +64,10 @@ async function runInserts(ctx: ScenarioContext, clients: number, databaseUrl: st
     });
     ctx.log(`${clients} client(s), ${db}: warm-up ${p.warmupS} s, then ${p.durationS} s`);
     await sleep(p.warmupS * 1000);
+    await pg?.backends.refresh();
     const client = new CpuMeter(clientCpuSource(null));
     const srv = new CpuMeter(() => server.cpuNs());
+    const dbCpu = pg === null ? null : new CpuMeter(() => pg.backends.cpuNs());
     const t0 = clockMs();
     phase = 'measure';
     await sleep(p.durationS * 1000);
@@ -71,13 +76,15 @@ async function runInserts(ctx: ScenarioContext, clients: number, databaseUrl: st
     phase = 'stop';
     const clientPct = client.read().pctOfCore;
     const serverPct = srv.read().pctOfCore;
+    const dbPct = dbCpu === null || pg?.backends.visible() !== true ? null : dbCpu.read().pctOfCore;
     await Promise.race([Promise.all(loops), sleep(10_000)]);
     const s = summarize(latency);
     const label = `Inserts, ${clients} client${clients === 1 ? '' : 's'} (${db})`;
-    const ratioTo = databaseUrl === null ? undefined : `inserts.c${clients}.per_s`;
+    const ratioTo = pg === null ? undefined : `inserts.c${clients}.per_s`;
     ctx.out.figure(`${key}.per_s`, `${label}: acked/s`, 'ins/s', count / elapsedS, clientPct, ratioTo);
     ctx.out.figure(`${key}.p99_ms`, `${label}: ack latency p99`, 'ms', s.p99Ms, clientPct);
     ctx.out.figure(`${key}.server_cpu_pct`, `${label}: server CPU`, '% core', serverPct, clientPct);
+    if (pg !== null) ctx.out.figure(`${key}.pg_cpu_pct`, `${label}: PostgreSQL CPU`, '% core', dbPct, clientPct);
     ctx.out.check(
       `inserts ${clients} client(s) ${db}: every insert acknowledged`,
       failed === 0 && errors === 0 && count > 0,
@@ -95,8 +102,24 @@ export const inserts: Scenario = {
   timeoutMs: (p) => p.inserts.timeoutMs,
   async run(ctx) {
     for (const clients of ctx.params.inserts.concurrencies) await runInserts(ctx, clients, null);
-    if (ctx.postgresUrl !== null && ctx.target === 'broker') {
-      for (const clients of ctx.params.inserts.concurrencies) await runInserts(ctx, clients, ctx.postgresUrl);
+    if (ctx.target !== 'broker') return;
+    const { adminUrl, available, detail } = ctx.postgres;
+    if (!available || adminUrl === null) {
+      ctx.out.note(`inserts on PostgreSQL skipped: no PostgreSQL (${detail})`);
+      return;
+    }
+    for (const clients of ctx.params.inserts.concurrencies) {
+      const db = await createBenchDatabase(adminUrl);
+      let backends: PgBackends | null = null;
+      try {
+        backends = await PgBackends.watch(adminUrl, db.name);
+        ctx.log(`database ${db.name} created`);
+        await runInserts(ctx, clients, { db, backends });
+      } finally {
+        await backends?.stop();
+        await db.drop();
+        ctx.log(`database ${db.name} dropped`);
+      }
     }
   },
 };
