@@ -40,3 +40,30 @@ test('batches are capped and never overlap, also with an asynchronous flush', as
   assert.ok(sizes.every((n) => n <= 4));
   assert.equal(sizes.reduce((a, n) => a + n, 0), 10);
 });
+
+test('with two batches in flight, the second starts before the first finishes, and order is kept', async () => {
+  const started: number[][] = [];
+  const finish: (() => void)[] = [];
+  const b = new MicroBatcher<number, number>(
+    (items) =>
+      new Promise<readonly number[]>((resolve) => {
+        started.push([...items]);
+        finish.push(() => resolve(items));
+      }),
+    100,
+    2,
+  );
+  const first = b.submit(1);
+  while (started.length < 1) await new Promise((resolve) => setImmediate(resolve));
+  const second = b.submit(2);
+  while (started.length < 2) await new Promise((resolve) => setImmediate(resolve));
+  const third = b.submit(3);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(started.length, 2, 'a third batch waits for a slot');
+  for (const f of finish.splice(0)) f();
+  assert.deepEqual(await Promise.all([first, second]), [1, 2]);
+  while (finish.length < 1) await new Promise((resolve) => setImmediate(resolve));
+  finish[0]?.();
+  assert.equal(await third, 3);
+  assert.deepEqual(started, [[1], [2], [3]]);
+});

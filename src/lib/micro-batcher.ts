@@ -3,18 +3,24 @@
  * together (group commit): N concurrent inserts cost one transaction and one fsync instead of N.
  * Each submitter's promise settles with its own result only after `flush` returned (or its
  * promise resolved), so nothing is acknowledged before it is committed. If `flush` fails, every
- * item of that batch rejects. Batches never overlap: items arriving while an asynchronous flush
- * runs form the next batch.
+ * item of that batch rejects. At most `maxInFlight` batches are being flushed at once, started in
+ * submission order; items arriving meanwhile form the next batch.
  */
 export class MicroBatcher<In, Out> {
   private pending: { item: In; resolve: (out: Out) => void; reject: (error: unknown) => void }[] = [];
   private scheduled = false;
-  private flushing: Promise<void> | undefined;
+  private readonly inFlight = new Set<Promise<void>>();
 
   constructor(
     private readonly flush: (items: readonly In[]) => readonly Out[] | Promise<readonly Out[]>,
     /** Upper bound on one batch, so one transaction stays short (rows). */
     private readonly maxBatch: number,
+    /**
+     * Batches flushed at once. 1 when a flush must see the previous one finished; 2 lets a
+     * writer that runs work in arrival order (a writer thread) commit the next batch while the
+     * previous one's answers are being sent, so neither side waits for the other.
+     */
+    private readonly maxInFlight = 1,
   ) {}
 
   submit(item: In): Promise<Out> {
@@ -26,27 +32,27 @@ export class MicroBatcher<In, Out> {
 
   /** Resolves once everything submitted so far is flushed (used on close). */
   async drain(): Promise<void> {
-    while (this.flushing || this.pending.length > 0) {
-      if (this.flushing) await this.flushing;
-      else await this.run();
+    while (this.inFlight.size > 0 || this.pending.length > 0) {
+      if (this.pending.length > 0 && this.inFlight.size < this.maxInFlight) this.run();
+      else await Promise.race(this.inFlight);
     }
   }
 
   private schedule(): void {
-    if (this.scheduled || this.flushing) return;
+    if (this.scheduled || this.inFlight.size >= this.maxInFlight) return;
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
-      void this.run();
+      this.run();
     });
   }
 
-  private run(): Promise<void> {
-    if (this.flushing || this.pending.length === 0) return this.flushing ?? Promise.resolve();
+  private run(): void {
+    if (this.inFlight.size >= this.maxInFlight || this.pending.length === 0) return;
     const batch = this.pending.splice(0, this.maxBatch);
-    // The flush starts in a microtask, after `flushing` is set: a flush that throws synchronously
-    // (better-sqlite3 does) must still find `flushing` assigned when its `finally` clears it.
-    this.flushing = Promise.resolve()
+    // The flush starts in a microtask, after the batch is registered as in flight: a flush that
+    // throws synchronously (better-sqlite3 does) still finds it there when `finally` removes it.
+    const flushing: Promise<void> = Promise.resolve()
       .then(() => this.flush(batch.map((p) => p.item)))
       .then(
         (results) => batch.forEach((p, i) => p.resolve(results[i] as Out)),
@@ -55,9 +61,9 @@ export class MicroBatcher<In, Out> {
         },
       )
       .finally(() => {
-        this.flushing = undefined;
+        this.inFlight.delete(flushing);
         if (this.pending.length > 0) this.schedule();
       });
-    return this.flushing;
+    this.inFlight.add(flushing);
   }
 }

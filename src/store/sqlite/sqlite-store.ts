@@ -46,10 +46,15 @@ export class SqliteStore implements Store {
     const writer = this.writer;
 
     this.batcher = new MicroBatcher<NewEvent, StoredEvent>(async (items) => {
-      const { stored, released } = await writer.append(items, now(), MAX_GROUP_COMMIT);
+      const released = await writer.append(items, now(), MAX_GROUP_COMMIT);
       if (released.length > 0) this.releaseSink?.(released);
-      return stored;
-    }, MAX_GROUP_COMMIT);
+      const seqs = new Map(released.map((r) => [r.id, r.seq]));
+      return items.map((e): StoredEvent => {
+        const seq = seqs.get(e.id);
+        return { ...e, published: seq !== undefined, cancelled: false, seq };
+      });
+      // On a writer thread, two batches in flight: it commits them one after the other, in order.
+    }, MAX_GROUP_COMMIT, path === ':memory:' ? 1 : 2);
 
     const selectUserByKey = db.prepare<[string], UserRow>(
       'SELECT id, username, password_hash, info FROM users WHERE username_key = ?',

@@ -1,11 +1,11 @@
 import { Worker } from 'node:worker_threads';
 import type { Database } from 'better-sqlite3';
-import type { CancelResult, NewEvent, ReleasedEvent, StoredEvent, User } from '../store.js';
+import type { CancelResult, NewEvent, ReleasedEvent, User } from '../store.js';
 import { type SqliteWrites, sqliteWrites } from './sqlite-writes.js';
 
 /** The writes of the embedded store, asynchronous: in a worker thread, or inline. */
 export interface SqliteWriter {
-  append(items: readonly NewEvent[], at: number, releaseLimit: number): Promise<{ stored: StoredEvent[]; released: ReleasedEvent[] }>;
+  append(items: readonly NewEvent[], at: number, releaseLimit: number): Promise<ReleasedEvent[]>;
   releaseDue(at: number, limit: number): Promise<ReleasedEvent[]>;
   cancel(id: string, userId: string, at: number): Promise<CancelResult>;
   createUser(user: User, at: number): Promise<'created' | 'taken'>;

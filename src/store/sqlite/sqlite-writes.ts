@@ -1,6 +1,6 @@
 import type { Database } from 'better-sqlite3';
 import { usernameKey } from '../../lib/username-key.js';
-import type { CancelResult, NewEvent, ReleasedEvent, StoredEvent, User } from '../store.js';
+import type { CancelResult, NewEvent, ReleasedEvent, User } from '../store.js';
 import { EVENT_COLUMNS, type EventRow, toReleased, toStored } from './sqlite-rows.js';
 
 /**
@@ -8,7 +8,8 @@ import { EVENT_COLUMNS, type EventRow, toReleased, toStored } from './sqlite-row
  * in as arguments (epoch s) so that the caller's clock rules, wherever these run.
  */
 export interface SqliteWrites {
-  append(items: readonly NewEvent[], at: number, releaseLimit: number): { stored: StoredEvent[]; released: ReleasedEvent[] };
+  /** Inserts the batch; returns what the same transaction released (the batch's and others'). */
+  append(items: readonly NewEvent[], at: number, releaseLimit: number): ReleasedEvent[];
   releaseDue(at: number, limit: number): ReleasedEvent[];
   cancel(id: string, userId: string, at: number): CancelResult;
   createUser(user: User, at: number): 'created' | 'taken';
@@ -51,13 +52,7 @@ export function sqliteWrites(db: Database): SqliteWrites {
       insertEvent.run(e.id, e.userId, e.event, e.timestamp, e.data, at);
       if (e.timestamp <= at) due = true;
     }
-    const released = due ? releaseRows(at, releaseLimit) : [];
-    const byId = new Map(released.map((r) => [r.id, r]));
-    const stored = items.map((e): StoredEvent => {
-      const r = byId.get(e.id);
-      return { ...e, published: r !== undefined, cancelled: false, seq: r?.seq };
-    });
-    return { stored, released };
+    return due ? releaseRows(at, releaseLimit) : [];
   });
 
   const selectById = db.prepare<[string], EventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE id = ?`);
