@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { errorCatalogue } from '../src/errors/error-catalogue.js';
 import { insert, type JsonResponse, nowSeconds, request, signUp } from './helpers/api.js';
 import { SseClient } from './helpers/sse-client.js';
+import { expectError, unique } from './helpers/expect-error.js';
 import { startBroker, type TestBroker } from './helpers/start-broker.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -20,23 +20,7 @@ interface EventView {
   readonly data: unknown;
 }
 
-const unique = (label: string): string => `${label}-${Math.random().toString(36).slice(2, 10)}`;
 
-/** Asserts an error response: its status, and a body of exactly {error, code} with no internals. */
-function expectError(res: JsonResponse, status: number, code: keyof typeof errorCatalogue, what = ''): string {
-  const label = `${what} -> ${res.status} ${JSON.stringify(res.body)}`;
-  assert.equal(res.status, status, label);
-  assert.match(String(res.headers.get('content-type')), /^application\/json/, label);
-  const body = res.body as Record<string, unknown>;
-  assert.equal(typeof body, 'object', label);
-  assert.deepEqual(Object.keys(body).sort(), ['code', 'error'], label);
-  assert.equal(body.code, code, label);
-  assert.equal(errorCatalogue[code].status, status, label);
-  const message = body.error;
-  assert.ok(typeof message === 'string' && message.length > 0, label);
-  assert.doesNotMatch(message, /\n\s*at |\(\S+:\d+:\d+\)|\/work\/|node_modules|\.ts\b|file:\/\//, label);
-  return message;
-}
 
 /** Checks one event object has exactly the API's keys with the right types. */
 function asEvent(value: unknown, what = ''): EventView {

@@ -4,29 +4,12 @@ import { after, before, describe, test } from 'node:test';
 import { errorCatalogue } from '../src/errors/error-catalogue.js';
 import { insert, type JsonResponse, nowSeconds, request, signUp } from './helpers/api.js';
 import { SseClient } from './helpers/sse-client.js';
+import { expectError, unique } from './helpers/expect-error.js';
 import { startBroker, type TestBroker } from './helpers/start-broker.js';
 
 type ErrorCode = keyof typeof errorCatalogue;
 
-const unique = (label: string): string => `${label}-${Math.random().toString(36).slice(2, 10)}`;
-const STACK_OR_PATH = /\n\s*at |\bat \S+ \(|\(\S+:\d+:\d+\)|\/work\/|\/home\/|\/tmp\/|node_modules|\.ts\b|\.js:\d|file:\/\//;
 
-/** Asserts an error response: its status, and a body of exactly {error, code} with no internals. */
-function expectError(res: JsonResponse, status: number, code: ErrorCode, what = ''): string {
-  const text = JSON.stringify(res.body);
-  const label = `${what} -> ${res.status} ${text}`;
-  assert.equal(res.status, status, label);
-  assert.match(String(res.headers.get('content-type')), /^application\/json/, label);
-  const body = res.body as Record<string, unknown>;
-  assert.equal(typeof body, 'object', label);
-  assert.deepEqual(Object.keys(body).sort(), ['code', 'error'], label);
-  assert.equal(body.code, code, label);
-  assert.equal(errorCatalogue[code].status, status, label);
-  const message = body.error;
-  assert.ok(typeof message === 'string' && message.length > 0, label);
-  assert.doesNotMatch(text, STACK_OR_PATH, label);
-  return message;
-}
 
 interface RawResponse {
   readonly status: number;
