@@ -85,7 +85,7 @@ export class Hub {
     return () => this.observers.delete(listener);
   }
 
-  /** Highest seq delivered live on this node. */
+  /** Highest seq handed to this node's live streams (its writes may still be under way). */
   get position(): Seq {
     return this.cursor;
   }
