@@ -156,10 +156,10 @@ export class Hub {
 
   /** Catch-up write: waits for the socket to drain instead of dropping. */
   private async send(sub: Subscriber, events: readonly ReleasedEvent[]): Promise<void> {
-    const frames = Buffer.concat(events.filter((e) => e.seq > sub.lastSeq).map(eventFrame));
-    if (frames.length === 0) return;
-    if (!sub.sink.write(frames)) await sub.sink.waitDrain();
-    this.metrics.delivered(events.length);
+    const fresh = events.filter((e) => e.seq > sub.lastSeq);
+    if (fresh.length === 0) return;
+    if (!sub.sink.write(Buffer.concat(fresh.map(eventFrame)))) await sub.sink.waitDrain();
+    this.metrics.delivered(fresh.length);
   }
 
   private async pump(): Promise<void> {
