@@ -85,8 +85,21 @@ export function fanoutContract(backend: string, factory: FanoutFactory): void {
         return;
       }
       await factory.dropConnections();
-      // Released while node 1 may still be reconnecting: it must hear this seq anyway.
-      const seq = await release(nodes[0] as FanoutNode);
+      // A query already bound to a killed pool connection fails once (503 for a request, which
+      // is the honest answer: its outcome is unknown); wait until node 0's store answers again.
+      const origin = nodes[0] as FanoutNode;
+      const deadline = Date.now() + 15_000;
+      for (;;) {
+        try {
+          await origin.store.ping();
+          break;
+        } catch (error) {
+          if (Date.now() > deadline) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      }
+      // Released while the other nodes may still be reconnecting: they must hear this seq anyway.
+      const seq = await release(origin);
       await until(() => heard.every((h) => h.some((s) => s >= seq)), 15_000, `every node to catch up to ${seq}`);
     });
   });
