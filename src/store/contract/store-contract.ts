@@ -305,6 +305,54 @@ export function storeContract(backend: string, factory: StoreFactory): void {
       await store.events.releaseDue(now + 500, 1000);
     });
 
+    test('appends committed together release with the stored due events in timestamp order, ties by insertion', async () => {
+      const now = tick();
+      const n = name('merge');
+      await store.events.append(ev(n, now - 3, 's1'));
+      await store.events.append(ev(n, now - 1, 's2'));
+      const start = await store.events.lastSeq();
+      appendReleases.length = 0;
+      storeNow = now;
+      try {
+        // Submitted in one tick: one group commit (both backends batch what one tick submits).
+        const stored = await Promise.all(
+          [ev(n, now - 2, 'b1'), ev(n, now - 4, 'b2'), ev(n, now - 1, 'b3'), ev(n, now + 100, 'b4')].map((e) =>
+            store.events.append(e),
+          ),
+        );
+        assert.deepEqual(
+          stored.map((s) => [s.data, s.published, s.seq]),
+          [
+            ['"b1"', true, start + 3],
+            ['"b2"', true, start + 1],
+            ['"b3"', true, start + 5],
+            ['"b4"', false, undefined],
+          ],
+        );
+        assert.deepEqual(appendReleases, [[start + 1, start + 2, start + 3, start + 4, start + 5]]);
+        const released = await store.events.readReleased({ after: start, names: [n], limit: 10 });
+        assert.deepEqual(
+          released.map((r) => [r.data, r.seq, r.releasedAt, r.insertedAt]),
+          [
+            ['"b2"', start + 1, now, now],
+            ['"s1"', start + 2, now, 0],
+            ['"b1"', start + 3, now, now],
+            ['"s2"', start + 4, now, 0],
+            ['"b3"', start + 5, now, now],
+          ],
+        );
+        // The latest version: newest timestamp (now - 1), the tie going to the higher seq.
+        const latest = await store.events.readLatest({ after: 0, upTo: start + 5, names: [n], limit: 10 });
+        assert.deepEqual(
+          latest.map((r) => [r.data, r.seq]),
+          [['"b3"', start + 5]],
+        );
+      } finally {
+        storeNow = 0;
+      }
+      await store.events.releaseDue(now + 100, 1000);
+    });
+
     test('ping answers while open', async () => {
       await store.ping();
     });

@@ -28,31 +28,68 @@ export function sqliteWrites(db: Database): SqliteWrites {
         OR (excluded.timestamp = latest.timestamp AND excluded.seq > latest.seq)`,
   );
   // SQLite has one writer, so max(seq)+1 inside the transaction is gapless and commit order is seq order.
-  const releaseRows = (at: number, limit: number): ReleasedEvent[] => {
-    const rows = selectDue.all(at, limit);
-    let seq = selectMaxSeq.get()?.seq ?? 0;
-    const released: ReleasedEvent[] = [];
-    for (const row of rows) {
-      seq += 1;
-      markReleased.run(seq, at, row.pos);
-      upsertLatest.run(row.event, seq, row.timestamp);
-      released.push(toReleased({ ...row, seq, released_at: at }));
+  const nextSeq = (): number => (selectMaxSeq.get()?.seq ?? 0) + 1;
+  /** One upsert per name: the newest (timestamp, then seq) of what this transaction released. */
+  const updateLatest = (released: readonly ReleasedEvent[]): void => {
+    const newest = new Map<string, ReleasedEvent>();
+    for (const r of released) {
+      const seen = newest.get(r.event);
+      if (!seen || r.timestamp > seen.timestamp || (r.timestamp === seen.timestamp && r.seq > seen.seq)) {
+        newest.set(r.event, r);
+      }
     }
+    for (const r of newest.values()) upsertLatest.run(r.event, r.seq, r.timestamp);
+  };
+  const releaseRows = (at: number, limit: number): ReleasedEvent[] => {
+    let seq = nextSeq();
+    const released = selectDue.all(at, limit).map((row) => {
+      markReleased.run(seq, at, row.pos);
+      return toReleased({ ...row, seq: seq++, released_at: at });
+    });
+    updateLatest(released);
     return released;
   };
   const releaseDue = db.transaction(releaseRows);
 
   const insertEvent = db.prepare(
-    'INSERT INTO events (id, user_id, event, timestamp, data, inserted_at) VALUES (?, ?, ?, ?, ?, ?)',
+    'INSERT INTO events (id, user_id, event, timestamp, data, inserted_at, seq, released_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
   );
-  // One transaction, one fsync: the batch's rows, and the release of whatever is due by then.
+  /**
+   * One transaction, one fsync: the batch's rows, and the release of whatever is due by then.
+   * The release order is (timestamp, pos) over every due row; the batch's rows come after every
+   * stored row in pos order, so that order is a merge of the stored due rows (one index probe,
+   * usually none) with the batch's due items (a stable sort keeps their order on equal
+   * timestamps). A due item gets its seq as it is written: one row write instead of an insert
+   * into the pending index followed by an update out of it.
+   */
   const append = db.transaction((items: readonly NewEvent[], at: number, releaseLimit: number) => {
-    let due = false;
-    for (const e of items) {
-      insertEvent.run(e.id, e.userId, e.event, e.timestamp, e.data, at);
-      if (e.timestamp <= at) due = true;
+    const stored = selectDue.all(at, releaseLimit);
+    const fresh = items.filter((e) => e.timestamp <= at).sort((a, b) => a.timestamp - b.timestamp);
+    const seqOf = new Map<NewEvent, number>();
+    const released: ReleasedEvent[] = [];
+    let seq = stored.length + fresh.length > 0 ? nextSeq() : 0;
+    let i = 0;
+    let j = 0;
+    while (released.length < releaseLimit && (i < stored.length || j < fresh.length)) {
+      const row = stored[i];
+      const item = fresh[j];
+      if (row && (!item || row.timestamp <= item.timestamp)) {
+        markReleased.run(seq, at, row.pos);
+        released.push(toReleased({ ...row, seq, released_at: at }));
+        i++;
+      } else if (item) {
+        seqOf.set(item, seq);
+        released.push({ seq, id: item.id, event: item.event, timestamp: item.timestamp, data: item.data, insertedAt: at, releasedAt: at });
+        j++;
+      }
+      seq++;
     }
-    return due ? releaseRows(at, releaseLimit) : [];
+    for (const e of items) {
+      const s = seqOf.get(e);
+      insertEvent.run(e.id, e.userId, e.event, e.timestamp, e.data, at, s ?? null, s === undefined ? null : at);
+    }
+    updateLatest(released);
+    return released;
   });
 
   const selectById = db.prepare<[string], EventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE id = ?`);
