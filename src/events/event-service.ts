@@ -1,8 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import { AppError } from '../errors/app-error.js';
 import { compactJson } from '../lib/compact-json.js';
 import type { EventStore, StoredEvent } from '../store/store.js';
 import { eventNameProblem } from './event-name.js';
+import { newEventId } from './new-event-id.js';
 
 /** Latest accepted timestamp: 9999-12-31T23:59:59Z, in epoch seconds. */
 export const MAX_TIMESTAMP = 253_402_300_799;
@@ -43,7 +43,7 @@ export class EventService {
     }
     if (input.data === undefined) throw new AppError('invalid_input', 'data is required (any JSON value)');
     const stored = await this.store.append({
-      id: randomUUID(),
+      id: newEventId(),
       userId,
       event: input.event,
       timestamp,
