@@ -58,6 +58,7 @@ export async function createBrokerCore(config: Config, log: Logger): Promise<Bro
   );
   fanout.onReleased((upTo) => hub.released(upTo));
   const scheduler = new ReleaseScheduler(store.events, fanout, metrics, log, PAGE_SIZE);
+  scheduler.onRelease((released) => hub.offer(released));
   store.events.onAppendRelease((released) => scheduler.announce(released));
   const waker = new ClusterWaker(scheduler, fanout, log);
   const tokens = new TokenService(secret, config.expiry);

@@ -184,6 +184,44 @@ describe('Hub', () => {
     assert.deepEqual(sink.ids, [1]);
   });
 
+  test('offered events are delivered without a store read; after a gap the store is read', async () => {
+    let reads = 0;
+    const counting: EventStore = {
+      ...store.events,
+      readReleased: async (q) => {
+        reads += 1;
+        return store.events.readReleased(q);
+      },
+    };
+    const hub = new Hub(counting, { sendBufferLimit: 1 << 20, heartbeatMs: 60_000, retryMs: 1000, pageSize: 10 }, metrics(), pino({ level: 'silent' }));
+    await hub.start();
+    const sink = new FakeSink();
+    await hub.subscribe(sink, {});
+    const releaseNext = async (count: number, offer: boolean): Promise<number> => {
+      for (let i = 0; i < count; i++) {
+        await store.events.append({ id: randomUUID(), userId: 'u', event: 'o', timestamp: now, data: `{"i":${i}}` });
+      }
+      now += 1;
+      const released = await store.events.releaseDue(now, 10_000);
+      if (offer) hub.offer(released);
+      return (released[released.length - 1] as { seq: number }).seq;
+    };
+    hub.released(await releaseNext(2, true));
+    await settle();
+    assert.deepEqual(sink.ids, [1, 2]);
+    assert.equal(reads, 0, 'delivered from the offered events');
+    await releaseNext(2, false); // released elsewhere: only its seq will be known
+    hub.released(await releaseNext(2, true));
+    await settle();
+    assert.deepEqual(sink.ids, [1, 2, 3, 4, 5, 6], 'the gap was read from the store, in order');
+    assert.equal(reads, 1);
+    hub.released(await releaseNext(1, true));
+    await settle();
+    assert.deepEqual(sink.ids, [1, 2, 3, 4, 5, 6, 7]);
+    assert.equal(reads, 1, 'back to the offered events once contiguous again');
+    assert.match(sink.written, /^id:7\nevent:o\ndata:\{"i":0\}\n\n/m);
+  });
+
   test('heartbeats go to every live stream on one shared timer', async () => {
     const hub = new Hub(store.events, { sendBufferLimit: 1 << 20, heartbeatMs: 20, retryMs: 1000, pageSize: 10 }, metrics(), pino({ level: 'silent' }));
     await hub.start();

@@ -43,6 +43,13 @@ export class Hub {
   private cursor: Seq = 0;
   private target: Seq = 0;
   private pumping = false;
+  /**
+   * Events this node released itself, in hand from their commit, in seq order and contiguous:
+   * when they start right after the cursor the pump delivers them without reading them back
+   * from the store. Anything else (a gap, another node's release, more than IN_HAND_LIMIT
+   * waiting) is left to the store read, which stays the source of truth.
+   */
+  private inHand: ReleasedEvent[] = [];
   private heartbeat: NodeJS.Timeout | undefined;
   private readonly retry: Buffer;
 
@@ -74,6 +81,18 @@ export class Hub {
     // Also when the target is not new: after a failed read, a repeated notification (such as
     // the catch-up after a reconnect) is what retries it.
     if (!this.pumping && this.cursor < this.target) void this.pump();
+  }
+
+  /**
+   * Released events this node committed, with their data (called before the fan-out tells the
+   * hub their seq). Saves the store read of the events it can deliver next.
+   */
+  offer(events: readonly ReleasedEvent[]): void {
+    const first = events[0];
+    if (!first) return;
+    const end = this.inHand.length > 0 ? (this.inHand[this.inHand.length - 1] as ReleasedEvent).seq : this.cursor;
+    if (first.seq !== end + 1 || this.inHand.length + events.length > IN_HAND_LIMIT) return;
+    for (const e of events) this.inHand.push(e);
   }
 
   /**
@@ -166,7 +185,7 @@ export class Hub {
     this.pumping = true;
     try {
       while (this.cursor < this.target) {
-        const page = await this.store.readReleased({ after: this.cursor, limit: this.options.pageSize });
+        const page = this.takeInHand() ?? (await this.store.readReleased({ after: this.cursor, limit: this.options.pageSize }));
         if (page.length === 0) break;
         this.cursor = (page[page.length - 1] as ReleasedEvent).seq;
         await this.deliver(page);
@@ -177,6 +196,21 @@ export class Hub {
     } finally {
       this.pumping = false;
     }
+  }
+
+  /** The events in hand that come right after the cursor (a page at most), if any. */
+  private takeInHand(): ReleasedEvent[] | undefined {
+    let stale = 0;
+    while (stale < this.inHand.length && (this.inHand[stale] as ReleasedEvent).seq <= this.cursor) stale++;
+    if (stale > 0) this.inHand.splice(0, stale);
+    const first = this.inHand[0];
+    if (!first) return undefined;
+    if (first.seq !== this.cursor + 1) {
+      // A gap before them (released elsewhere, or offered while a read was under way): read.
+      this.inHand = [];
+      return undefined;
+    }
+    return this.inHand.splice(0, this.options.pageSize);
   }
 
   /**
@@ -248,6 +282,9 @@ export class Hub {
     }
   }
 }
+
+/** Released events kept in hand at most; past it the pump reads them from the store (events). */
+const IN_HAND_LIMIT = 5000;
 
 /** Streams written to before the hub lets other work run (≈ 5 ms at ~10 µs a write). */
 const WRITES_PER_TURN = 512;

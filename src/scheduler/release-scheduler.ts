@@ -24,6 +24,7 @@ export class ReleaseScheduler {
   private again = false;
   private soon = false;
   private stopped = false;
+  private readonly listeners: ((events: readonly ReleasedEvent[]) => void)[] = [];
 
   constructor(
     private readonly store: EventStore,
@@ -37,6 +38,14 @@ export class ReleaseScheduler {
   /** Releases whatever fell due while Broker was down, then arms for the next one. */
   async start(): Promise<void> {
     await this.run();
+  }
+
+  /**
+   * Hears every batch this node releases, with its events, before the fan-out announces it
+   * (the local hub takes them so that it need not read them back).
+   */
+  onRelease(listener: (events: readonly ReleasedEvent[]) => void): void {
+    this.listeners.push(listener);
   }
 
   /** An event due at `dueAt` (epoch s) was stored. */
@@ -54,7 +63,7 @@ export class ReleaseScheduler {
   announce(released: readonly ReleasedEvent[]): void {
     const last = released[released.length - 1];
     if (!last) return;
-    this.metrics.released(released);
+    this.releasedLocally(released);
     this.fanout.publish(last.seq).catch((error: unknown) => this.log.error({ err: error }, 'fan-out failed'));
     if (released.length >= this.batchSize) this.runSoon();
   }
@@ -105,7 +114,7 @@ export class ReleaseScheduler {
         for (;;) {
           const released = await this.store.releaseDue(this.now(), this.batchSize);
           if (released.length > 0) {
-            this.metrics.released(released);
+            this.releasedLocally(released);
             await this.fanout.publish((released[released.length - 1] as ReleasedEvent).seq);
           }
           if (released.length < this.batchSize || this.stopped) break;
@@ -117,6 +126,11 @@ export class ReleaseScheduler {
       this.log.error({ err: error }, 'releasing due events failed; retrying');
       if (!this.stopped) this.arm(this.now() + RETRY_AFTER_FAILURE_MS / 1000);
     }
+  }
+
+  private releasedLocally(released: readonly ReleasedEvent[]): void {
+    this.metrics.released(released);
+    for (const listener of this.listeners) listener(released);
   }
 
   private arm(dueAt: number): void {
