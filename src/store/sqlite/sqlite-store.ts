@@ -17,12 +17,16 @@ interface UserRow {
 /** Most inserts committed in one transaction (rows); bounds the time one commit takes. */
 const MAX_GROUP_COMMIT = 2000;
 
+/** Batches sent to the writer thread and not yet answered, at most (× MAX_GROUP_COMMIT rows). */
+const WRITER_QUEUE_BATCHES = 16;
+
 /**
  * The embedded store. Writes go to a writer thread with its own connection (inline for an
- * in-memory database), so a commit's fsync never blocks the event loop; concurrent inserts
- * share one commit through a MicroBatcher, and while one commit is on its way to disk the next
- * batch fills. Reads run on this thread's connection: better-sqlite3 answers them in
- * microseconds from the page cache, and WAL lets them run beside the writer.
+ * in-memory database), so a commit's fsync never blocks the event loop. Concurrent inserts
+ * share one commit: a MicroBatcher gathers those of one event-loop turn, and the writer thread
+ * merges every batch that queued while it was committing. Reads run on this thread's
+ * connection: better-sqlite3 answers them in microseconds from the page cache, and WAL lets
+ * them run beside the writer.
  */
 export class SqliteStore implements Store {
   readonly users: UserStore;
@@ -41,20 +45,24 @@ export class SqliteStore implements Store {
     else {
       // This connection only reads from now on; the writer thread owns every write.
       db.pragma('query_only = 1');
-      this.writer = threadWriter(path);
+      this.writer = threadWriter(path, MAX_GROUP_COMMIT);
     }
     const writer = this.writer;
 
-    this.batcher = new MicroBatcher<NewEvent, StoredEvent>(async (items) => {
-      const released = await writer.append(items, now(), MAX_GROUP_COMMIT);
-      if (released.length > 0) this.releaseSink?.(released);
-      const seqs = new Map(released.map((r) => [r.id, r.seq]));
-      return items.map((e): StoredEvent => {
-        const seq = seqs.get(e.id);
-        return { ...e, published: seq !== undefined, cancelled: false, seq };
-      });
-      // On a writer thread, two batches in flight: it commits them one after the other, in order.
-    }, MAX_GROUP_COMMIT, path === ':memory:' ? 1 : 2);
+    this.batcher = new MicroBatcher<NewEvent, StoredEvent>(
+      async (items) => {
+        const { released, seqs } = await writer.append(items, now(), MAX_GROUP_COMMIT);
+        if (released.length > 0) this.releaseSink?.(released);
+        return items.map((e, i): StoredEvent => {
+          const seq = seqs[i] ?? undefined;
+          return { ...e, published: seq !== undefined, cancelled: false, seq };
+        });
+      },
+      MAX_GROUP_COMMIT,
+      // A writer thread commits together whatever queued while it was busy, so batches are sent
+      // as they form (the bound only caps memory); inline, one at a time.
+      path === ':memory:' ? 1 : WRITER_QUEUE_BATCHES,
+    );
 
     const selectUserByKey = db.prepare<[string], UserRow>(
       'SELECT id, username, password_hash, info FROM users WHERE username_key = ?',

@@ -1,32 +1,92 @@
 // Entry of the SQLite writer thread (see sqlite-writer.ts): one connection, every write.
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { openSqlite } from './open-sqlite.js';
-import type { WriteRequest, WriteResponse } from './sqlite-writer.js';
+import type { WriteRequest, WriteResponse, WriterThreadData } from './sqlite-writer.js';
 import { type SqliteWrites, sqliteWrites } from './sqlite-writes.js';
+
+type AppendRequest = Extract<WriteRequest, { op: 'append' }>;
 
 const port = parentPort;
 if (!port) throw new Error('sqlite-writer-thread must run in a worker thread');
-const db = openSqlite((workerData as { path: string }).path);
+const { path, maxGroupRows } = workerData as WriterThreadData;
+const db = openSqlite(path);
 const writes: SqliteWrites = sqliteWrites(db);
 
-port.on('message', (request: WriteRequest) => {
-  let response: WriteResponse;
-  try {
-    if (request.op === 'close') {
+function failure(call: number, error: unknown): WriteResponse {
+  const e = error as { message?: unknown; code?: unknown };
+  return {
+    call,
+    ok: false,
+    message: typeof e.message === 'string' ? e.message : String(error),
+    code: typeof e.code === 'string' ? e.code : undefined,
+  };
+}
+
+function runOne(request: Exclude<WriteRequest, AppendRequest>): unknown {
+  switch (request.op) {
+    case 'releaseDue':
+      return writes.releaseDue(request.at, request.limit);
+    case 'cancel':
+      return writes.cancel(request.id, request.userId, request.at);
+    case 'createUser':
+      return writes.createUser(request.user, request.at);
+    case 'close':
       db.close();
-      response = { call: request.call, ok: true, value: undefined };
-    } else {
-      const run = writes[request.op] as (...args: readonly unknown[]) => unknown;
-      response = { call: request.call, ok: true, value: run(...request.args) };
-    }
-  } catch (error) {
-    const e = error as { message?: unknown; code?: unknown };
-    response = {
-      call: request.call,
-      ok: false,
-      message: typeof e.message === 'string' ? e.message : String(error),
-      code: typeof e.code === 'string' ? e.code : undefined,
-    };
+      return undefined;
   }
-  port.postMessage(response);
+}
+
+/**
+ * One transaction (one fsync) for several queued appends, in their order. The latest `at` is
+ * the commit's time: every item of the group was submitted by then. The group's releases go to
+ * its first request, so they are reported once and in seq order.
+ */
+function appendGroup(group: readonly AppendRequest[]): void {
+  const first = group[0] as AppendRequest;
+  try {
+    const items = group.length === 1 ? first.items : group.flatMap((r) => r.items);
+    const at = Math.max(...group.map((r) => r.at));
+    const { released, seqs } = writes.append(items, at, first.limit);
+    let offset = 0;
+    group.forEach((r, k) => {
+      const mine = seqs.slice(offset, (offset += r.items.length));
+      port?.postMessage({ call: r.call, ok: true, value: { released: k === 0 ? released : [], seqs: mine } });
+    });
+  } catch (error) {
+    for (const r of group) port?.postMessage(failure(r.call, error));
+  }
+}
+
+// While a commit is on its way to disk, requests queue up on the port. Each time the thread
+// wakes it takes all of them, and runs consecutive appends (up to maxGroupRows rows) as one
+// transaction: under load the group grows by itself, and more inserts share one fsync.
+port.on('message', (request: WriteRequest) => {
+  const queue: WriteRequest[] = [request];
+  for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) {
+    queue.push(m.message as WriteRequest);
+  }
+  let group: AppendRequest[] = [];
+  let rows = 0;
+  const flush = (): void => {
+    if (group.length > 0) appendGroup(group);
+    group = [];
+    rows = 0;
+  };
+  for (const r of queue) {
+    if (r.op === 'append') {
+      if (rows > 0 && rows + r.items.length > maxGroupRows) flush();
+      group.push(r);
+      rows += r.items.length;
+      continue;
+    }
+    flush();
+    let response: WriteResponse;
+    try {
+      response = { call: r.call, ok: true, value: runOne(r) };
+    } catch (error) {
+      response = failure(r.call, error);
+    }
+    port.postMessage(response);
+  }
+  flush();
 });

@@ -3,13 +3,21 @@ import { usernameKey } from '../../lib/username-key.js';
 import type { CancelResult, NewEvent, ReleasedEvent, User } from '../store.js';
 import { EVENT_COLUMNS, type EventRow, toReleased, toStored } from './sqlite-rows.js';
 
+/** What one append transaction did. */
+export interface AppendResult {
+  /** Everything the transaction released (the batch's due items and stored ones), in seq order. */
+  readonly released: ReleasedEvent[];
+  /** The seq each item got, in item order; null for an item left pending. */
+  readonly seqs: (number | null)[];
+}
+
 /**
  * Every write of the embedded store, as synchronous transactions on one connection. Times come
  * in as arguments (epoch s) so that the caller's clock rules, wherever these run.
  */
 export interface SqliteWrites {
-  /** Inserts the batch; returns what the same transaction released (the batch's and others'). */
-  append(items: readonly NewEvent[], at: number, releaseLimit: number): ReleasedEvent[];
+  /** Inserts the batch and releases what is due by `at`, in one transaction. */
+  append(items: readonly NewEvent[], at: number, releaseLimit: number): AppendResult;
   releaseDue(at: number, limit: number): ReleasedEvent[];
   cancel(id: string, userId: string, at: number): CancelResult;
   createUser(user: User, at: number): 'created' | 'taken';
@@ -62,7 +70,7 @@ export function sqliteWrites(db: Database): SqliteWrites {
    * timestamps). A due item gets its seq as it is written: one row write instead of an insert
    * into the pending index followed by an update out of it.
    */
-  const append = db.transaction((items: readonly NewEvent[], at: number, releaseLimit: number) => {
+  const append = db.transaction((items: readonly NewEvent[], at: number, releaseLimit: number): AppendResult => {
     const stored = selectDue.all(at, releaseLimit);
     const fresh = items.filter((e) => e.timestamp <= at).sort((a, b) => a.timestamp - b.timestamp);
     const seqOf = new Map<NewEvent, number>();
@@ -84,12 +92,13 @@ export function sqliteWrites(db: Database): SqliteWrites {
       }
       seq++;
     }
-    for (const e of items) {
-      const s = seqOf.get(e);
-      insertEvent.run(e.id, e.userId, e.event, e.timestamp, e.data, at, s ?? null, s === undefined ? null : at);
-    }
+    const seqs = items.map((e) => {
+      const s = seqOf.get(e) ?? null;
+      insertEvent.run(e.id, e.userId, e.event, e.timestamp, e.data, at, s, s === null ? null : at);
+      return s;
+    });
     updateLatest(released);
-    return released;
+    return { released, seqs };
   });
 
   const selectById = db.prepare<[string], EventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE id = ?`);
