@@ -66,10 +66,10 @@ export const loginStorm: Scenario = {
       let stop = false;
       const stream = pub.rate(0, capacity, p.ratePerSecond, () => phase, streamS * 1000, () => stop);
       await sleep(p.warmupS * 1000);
+      await eventLoopLagP99Ms(server.port); // reset the server's histogram
       phase = BEFORE;
       await sleep(p.beforeS * 1000);
-
-      await eventLoopLagP99Ms(server.port); // reset the server's histogram
+      const loopLagBeforeMs = await eventLoopLagP99Ms(server.port); // and reset it again
       ctx.log(`storm: ${p.logins} concurrent logins`);
       const client = new CpuMeter(clientCpuSource(pool));
       const loginLatency = new Histogram();
@@ -110,6 +110,7 @@ export const loginStorm: Scenario = {
       const logins = summarize(loginLatency);
       const label = 'Login storm';
       ctx.out.figure('storm.loop_lag_p99_ms', `${label}: server event-loop lag p99`, 'ms', loopLagMs, clientPct);
+      ctx.out.figure('storm.loop_lag_p99_before_ms', `${label}: server event-loop lag p99 before storm`, 'ms', loopLagBeforeMs, null);
       ctx.out.figure('storm.delivery_p99_ms', `${label}: delivery latency p99 during storm`, 'ms', during.p99Ms, clientPct);
       ctx.out.figure('storm.delivery_max_ms', 'Login storm: delivery latency max during storm', 'ms', during.maxMs, clientPct);
       ctx.out.figure('storm.delivery_p99_before_ms', 'Login storm: delivery latency p99 before storm', 'ms', before.p99Ms, null);

@@ -286,8 +286,13 @@ export class Hub {
 /** Released events kept in hand at most; past it the pump reads them from the store (events). */
 const IN_HAND_LIMIT = 5000;
 
-/** Streams written to before the hub lets other work run (≈ 5 ms at ~10 µs a write). */
-const WRITES_PER_TURN = 512;
+/**
+ * Streams written to before the hub lets other work run: ≈ 1.3 ms at ~10 µs a write. Measured
+ * with 1,000 subscribers at 10 msg/s during a login storm (bench `storm`), 512 per turn (≈ 5 ms)
+ * put the event-loop lag p99 at 30 ms; 128 brings it to 15 ms (of which 10 ms is the
+ * histogram's resolution) at no measurable cost in fan-out throughput.
+ */
+const WRITES_PER_TURN = 128;
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
