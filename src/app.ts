@@ -28,9 +28,14 @@ export async function createBroker(config: Config, log: Logger): Promise<Broker>
   const app = createFastify(config, log);
   let closing: Promise<void> | undefined;
   const sockets = new Set<Socket>();
+  // One listener function for every socket (a stream holds its socket for hours: no closure,
+  // no once-wrapper per connection).
+  function forget(this: Socket): void {
+    sockets.delete(this);
+  }
   app.server.on('connection', (socket: Socket) => {
     sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
+    socket.on('close', forget);
   });
   // While draining, every response closes its connection: an idle keep-alive connection would
   // otherwise hold app.close() open until SHUTDOWN_TIMEOUT.

@@ -34,7 +34,7 @@ export class SseStream implements SubscriberSink {
       for (const listener of this.listeners.splice(0)) listener();
     });
     // A write error (peer reset) is followed by 'close'; without a listener it would throw.
-    socket.on('error', () => {});
+    socket.on('error', ignore);
     socket.write(head({ ...extraHeaders, ...STREAM_HEADERS }));
   }
 
@@ -83,6 +83,8 @@ export class SseStream implements SubscriberSink {
     else this.listeners.push(listener);
   }
 }
+
+function ignore(): void {}
 
 function head(headers: OutgoingHttpHeaders): string {
   let text = 'HTTP/1.1 200 OK\r\n';
