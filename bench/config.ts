@@ -21,6 +21,12 @@ export interface ConnectionsParams {
   idleSubscribers: number;
   /** …HEARTBEAT_INTERVAL (s) of that server; the idle window is one whole interval. */
   idleHeartbeatS: number;
+  /**
+   * Wait (s) between the last idle subscriber's connect and the idle window. V8's memory
+   * reducer runs full GCs about 8 s and 16 s after a burst of allocation ends (seen with
+   * --trace-gc): a cost of the connect burst, not of idling, so the window starts after them.
+   */
+  idleSettleS: number;
   /** Hold step: concurrent idle subscribers to hold, on a second server. */
   total: number;
   /** Subscribers connected before the RSS reference point (RSS per connection is the slope above it). */
@@ -116,6 +122,7 @@ const FULL: BenchParams = {
   connections: {
     idleSubscribers: 1000,
     idleHeartbeatS: 15,
+    idleSettleS: 20,
     total: 19_000,
     warmSubscribers: 1000,
     workers: 4,
@@ -168,6 +175,7 @@ const QUICK: BenchParams = {
   connections: {
     idleSubscribers: 1000,
     idleHeartbeatS: 3,
+    idleSettleS: 0.5,
     total: 1000,
     warmSubscribers: 200,
     workers: 2,

@@ -78,7 +78,7 @@ async function idleStep(ctx: ScenarioContext): Promise<void> {
     ctx.log(`idle step: ${p.idleSubscribers} subscribers, heartbeat every ${p.idleHeartbeatS} s`);
     const r = await pool.connect(p.idleSubscribers, connectOptions(server, p.connectConcurrency));
     if (r.ok < p.idleSubscribers) throw new Error(`only ${r.ok}/${p.idleSubscribers} connected: ${JSON.stringify(r.outcomes)}`);
-    await sleep(p.settleS * 1000);
+    await sleep(p.idleSettleS * 1000);
     const w = await idleWindow(ctx, server, pool, p.idleHeartbeatS);
     ctx.out.figure(
       'connections.idle_cpu_pct',
