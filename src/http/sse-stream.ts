@@ -27,6 +27,13 @@ export class SseStream implements SubscriberSink {
     const socket = res.socket;
     if (!socket) throw new Error('response has no socket');
     this.socket = socket;
+    // `res` is never written to nor ended from here on (frames go to the socket, and the stream
+    // ends with the connection), so its 'finish' and 'error' listeners can never run. They only
+    // pin the framework's request and reply objects (≈ 0.7 KB) for the life of the stream: drop
+    // them, keeping a no-op 'error' listener so that a stray error could not throw.
+    res.removeAllListeners('finish');
+    res.removeAllListeners('error');
+    res.on('error', ignore);
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 60_000);
     socket.on('close', () => {

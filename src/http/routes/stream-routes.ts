@@ -2,6 +2,7 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { eventNameProblem } from '../../events/event-name.js';
 import { AppError } from '../../errors/app-error.js';
+import { redactUrl } from '../../logger.js';
 import { authenticate, bearerToken, cookieToken } from '../authenticate.js';
 import type { BrokerDeps } from '../broker-deps.js';
 import { SseStream } from '../sse-stream.js';
@@ -31,10 +32,16 @@ export function streamRoutes(app: FastifyInstance, deps: BrokerDeps): void {
     if (!reply.raw.socket || reply.raw.socket.destroyed) return reply.hijack();
     reply.hijack();
     const stream = new SseStream(reply.raw, reply.getHeaders() as OutgoingHttpHeaders);
-    // A hijacked reply skips the onResponse log line: log the stream once, when it ends.
+    // A hijacked reply skips the onResponse log line: log the stream once, when it ends. The
+    // closure lives as long as the stream, so it keeps the few fields of the line, not the
+    // request (nor its child logger). The URL is redacted here too: a host application's
+    // logger (library mode) may not have Broker's serializers.
     const opened = Date.now();
+    const req = { method: request.method, url: redactUrl(request.url), ip: request.ip };
+    const line = { reqId: request.id, req, stream: true };
+    const log = app.log;
     stream.onClose(() => {
-      request.log.info({ req: request, res: { statusCode: 200 }, ms: Date.now() - opened, stream: true }, 'request');
+      log.info({ ...line, res: { statusCode: 200 }, ms: Date.now() - opened }, 'request');
     });
     await deps.hub.subscribe(stream, { names, lastEventId });
   });
