@@ -214,6 +214,23 @@ describe('GET /health and GET /metrics', () => {
     }
   });
 
+  test("/metrics has Node's default metrics, with real event-loop lag values from the first scrape on", async () => {
+    // A fresh server: its lag monitor starts with the first scrape, not before.
+    const fresh = await startBroker();
+    try {
+      const text = String((await request(fresh.url, 'GET', '/metrics')).body);
+      for (const name of ['nodejs_eventloop_lag_p99_seconds', 'nodejs_eventloop_lag_min_seconds']) {
+        const value = metricValue(text, name);
+        // 10 ms resolution: an idle loop reads about 0.01 s; an empty histogram would read 0 or 9.2e9.
+        assert.ok(value > 0.001 && value < 1, `${name} = ${value}`);
+      }
+      assert.match(text, /^process_cpu_seconds_total \d/m);
+      assert.match(text, /^nodejs_heap_size_used_bytes \d/m);
+    } finally {
+      await fresh.close();
+    }
+  });
+
   test('counters move: inserts at once, releases and lateness when a future event falls due, subscribers live', async () => {
     const before = await metrics(b.url);
     const inserts0 = metricValue(before, 'broker_inserts_total');

@@ -16,6 +16,6 @@ export function opsRoutes(app: FastifyInstance, deps: BrokerDeps): void {
 
   app.get('/metrics', async (_request, reply) => {
     reply.header('content-type', deps.metrics.registry.contentType);
-    return deps.metrics.registry.metrics();
+    return deps.metrics.scrape();
   });
 }
