@@ -14,7 +14,7 @@ import { clientCpuSource } from '../client-cpu.js';
 import { sleep, uniqueName } from '../clock.js';
 import { CpuMeter } from '../cpu-meter.js';
 import type { Scenario, ScenarioContext } from '../scenario-types.js';
-import type { ServerProcess } from '../server-process.js';
+import type { ServerProcess, TargetName } from '../server-process.js';
 import { probeStream } from '../stream-probe.js';
 import { type ConnectOptions, SubscriberPool } from '../subscriber-pool.js';
 import type { ConnectResult } from '../worker-protocol.js';
@@ -29,9 +29,16 @@ function ephemeralPorts(): number {
   return 16_384;
 }
 
-/** One source address per worker (127.0.0.10, .11, …) so no address runs short of ports. */
-function sourceAddresses(workers: number): string[] {
-  return Array.from({ length: workers }, (_, i) => `127.0.0.${10 + i}`);
+/**
+ * One source address per worker (127.0.0.10, .11, … for the baseline; .20, .21, … for Broker) so
+ * no address runs short of ports. Each target has its own: the ~19,500 sockets the previous
+ * target's run left in TIME_WAIT (60 s) hold ports of its addresses, and binding a new socket to
+ * an address whose ports are mostly taken is slow, which made whichever target ran second
+ * connect several times slower.
+ */
+function sourceAddresses(workers: number, target: TargetName): string[] {
+  const first = target === 'baseline' ? 10 : 20;
+  return Array.from({ length: workers }, (_, i) => `127.0.0.${first + i}`);
 }
 
 interface IdleWindow {
@@ -107,7 +114,7 @@ async function holdStep(ctx: ScenarioContext): Promise<void> {
   try {
     const perAddress = Math.ceil(p.total / p.workers);
     if (perAddress > ephemeralPorts() * 0.8) out.note(`ephemeral port range may be short for ${perAddress} connections per source address`);
-    const addresses = sourceAddresses(p.workers);
+    const addresses = sourceAddresses(p.workers, ctx.target);
     const options = connectOptions(server, p.connectConcurrency);
     const client = new CpuMeter(clientCpuSource(pool));
     const srv = new CpuMeter(() => server.cpuNs());
