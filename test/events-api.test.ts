@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { insert, type JsonResponse, nowSeconds, request, signUp } from './helpers/api.js';
+import { insert, type JsonResponse, metrics, metricValue, nowSeconds, request, signUp, until } from './helpers/api.js';
 import { SseClient } from './helpers/sse-client.js';
 import { expectError, unique } from './helpers/expect-error.js';
 import { startBroker, type TestBroker } from './helpers/start-broker.js';
@@ -42,23 +42,6 @@ function asEvents(res: JsonResponse, what = ''): EventView[] {
   return (res.body as unknown[]).map((e, i) => asEvent(e, `${what}[${i}]`));
 }
 
-/** Polls `read` until `ok` holds (a condition, not a fixed sleep); fails after `timeoutMs`. */
-async function until<T>(read: () => Promise<T>, ok: (value: T) => boolean, what: string, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (ok(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-function metricValue(text: string, name: string): number {
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  assert.ok(line, `metric ${name} missing`);
-  return Number(line.slice(name.length + 1));
-}
-
 describe('events API', () => {
   let b: TestBroker;
   let token: string;
@@ -77,7 +60,7 @@ describe('events API', () => {
     request(b.url, 'GET', `/events/${encodeURIComponent(name)}${query}`, { token: t });
   const versions = async (name: string): Promise<EventView[]> => asEvents(await history(name), name);
   const insertsTotal = async (): Promise<number> =>
-    metricValue(String((await request(b.url, 'GET', '/metrics')).body), 'broker_inserts_total');
+    metricValue(await metrics(b.url), 'broker_inserts_total');
   const post = (body: unknown, headers?: Record<string, string>): Promise<JsonResponse> =>
     request(b.url, 'POST', '/insert', { token, body, headers });
   const postRaw = (rawBody: string, contentType = 'application/json'): Promise<JsonResponse> =>

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { errorCatalogue } from '../src/errors/error-catalogue.js';
-import { insert, type JsonResponse, nowSeconds, request, signUp } from './helpers/api.js';
+import { insert, type JsonResponse, metrics, metricValue, nowSeconds, request, signUp, until } from './helpers/api.js';
 import { SseClient } from './helpers/sse-client.js';
 import { expectError, unique } from './helpers/expect-error.js';
 import { startBroker, type TestBroker } from './helpers/start-broker.js';
@@ -45,29 +45,6 @@ const preflight = (url: string, origin: string, method = 'POST'): Promise<RawRes
     'access-control-request-method': method,
     'access-control-request-headers': 'authorization,content-type',
   });
-
-async function metrics(base: string): Promise<string> {
-  const res = await request(base, 'GET', '/metrics');
-  assert.equal(res.status, 200);
-  return String(res.body);
-}
-
-function metricValue(text: string, name: string): number {
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  assert.ok(line, `metric ${name} missing`);
-  return Number(line.slice(name.length + 1));
-}
-
-/** Polls `read` until `ok` holds (a condition, not a fixed sleep); fails after `timeoutMs`. */
-async function until<T>(read: () => Promise<T>, ok: (value: T) => boolean, what: string, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (ok(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 describe('unknown routes', () => {
   let b: TestBroker;

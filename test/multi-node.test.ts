@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import postgres from 'postgres';
-import { insert, nowSeconds, request, signUp } from './helpers/api.js';
+import { insert, metrics, metricValue, nowSeconds, request, signUp } from './helpers/api.js';
 import { type BrokerProcess, cleanupProcesses, startBrokerProcess } from './helpers/broker-process.js';
 import { createTestDatabase, postgresSkip, type TestDatabase, testDatabaseUrl } from './helpers/postgres.js';
 import { SseClient } from './helpers/sse-client.js';
@@ -17,10 +17,7 @@ async function eventually(check: () => Promise<boolean>, timeoutMs: number, what
   }
 }
 
-const releases = async (url: string): Promise<number> => {
-  const res = await request(url, 'GET', '/metrics');
-  return Number(/^broker_releases_total (\d+)/m.exec(String(res.body))?.[1] ?? Number.NaN);
-};
+const releases = async (url: string): Promise<number> => metricValue(await metrics(url), 'broker_releases_total');
 
 describe('several nodes on one PostgreSQL', { skip }, () => {
   let db: TestDatabase;

@@ -1,15 +1,11 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test } from 'node:test';
-import { insert, request, signUp } from './helpers/api.js';
+import { insert, metrics, metricValue, request, signUp } from './helpers/api.js';
 import { SseClient } from './helpers/sse-client.js';
 import { startBroker } from './helpers/start-broker.js';
 
-const dropped = async (url: string): Promise<number> => {
-  const res = await request(url, 'GET', '/metrics');
-  const match = /^broker_dropped_subscribers_total (\d+)/m.exec(String(res.body));
-  return Number(match?.[1] ?? Number.NaN);
-};
+const dropped = async (url: string): Promise<number> => metricValue(await metrics(url), 'broker_dropped_subscribers_total');
 
 test('a subscriber that stops reading is cut off while a fast one receives everything', async () => {
   const b = await startBroker({ SEND_BUFFER_LIMIT: String(64 * 1024) });

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 /** Small HTTP helpers over fetch for end-to-end tests. */
 export interface JsonResponse {
   readonly status: number;
@@ -57,3 +58,28 @@ export async function insert(
 }
 
 export const nowSeconds = (): number => Date.now() / 1000;
+
+/** Polls `read` until `ok` holds (a condition, not a fixed sleep); fails after `timeoutMs`. */
+export async function until<T>(read: () => Promise<T>, ok: (value: T) => boolean, what: string, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (ok(value)) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(value)}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** GET /metrics as text (asserts a 200). */
+export async function metrics(base: string): Promise<string> {
+  const res = await request(base, 'GET', '/metrics');
+  assert.equal(res.status, 200);
+  return String(res.body);
+}
+
+/** The value of an unlabelled sample in Prometheus text; fails when it is missing. */
+export function metricValue(text: string, name: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  assert.ok(line, `metric ${name} missing`);
+  return Number(line.slice(name.length + 1));
+}
