@@ -99,16 +99,22 @@ byId('login-form', HTMLFormElement).addEventListener('submit', (event) => {
     const username = byId('login-username', HTMLInputElement).value.trim();
     const password = byId('login-password', HTMLInputElement).value;
     authMessage.textContent = 'Logging in…';
-    try {
-      await client.login({ username, password });
-      rememberUsername(username);
-      authMessage.textContent = '';
-      signedIn();
-    } catch (error) {
-      authMessage.textContent = errorText(error);
-    }
+    await logIn(username, password);
   })();
 });
+
+/** Logs in (after `before`, e.g. creating the account), or shows why it failed. */
+async function logIn(username: string, password: string, before?: () => Promise<unknown>): Promise<void> {
+  try {
+    await before?.();
+    await client.login({ username, password });
+    rememberUsername(username);
+    authMessage.textContent = '';
+    signedIn();
+  } catch (error) {
+    authMessage.textContent = errorText(error);
+  }
+}
 
 const signupInfo = byId('signup-info', HTMLTextAreaElement);
 const signupInfoError = byId('signup-info-error', HTMLElement);
@@ -125,15 +131,9 @@ byId('signup-form', HTMLFormElement).addEventListener('submit', (event) => {
       return;
     }
     authMessage.textContent = 'Creating the account…';
-    try {
-      await client.createUser({ username, password, ...(info.value === undefined ? {} : { info: info.value }) });
-      await client.login({ username, password });
-      rememberUsername(username);
-      authMessage.textContent = '';
-      signedIn();
-    } catch (error) {
-      authMessage.textContent = errorText(error);
-    }
+    await logIn(username, password, () =>
+      client.createUser({ username, password, ...(info.value === undefined ? {} : { info: info.value }) }),
+    );
   })();
 });
 
