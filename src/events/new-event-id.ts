@@ -20,8 +20,8 @@ function pooledRandom(): Uint8Array {
  * A new event id: a UUID version 7 (RFC 9562), whose first 48 bits are the creation time in ms.
  * Ids made at about the same time sort together, so the `id` index of the events table grows at
  * its right edge: a group commit dirties one or two index pages instead of one random page per
- * row (measured on SQLite: about a third less writer time per insert than random v4 ids). The
- * other 74 bits are random; the id is no secret (cancel checks the author), it only has to be
+ * row (`npm run bench:writes`: about a third less writer time per insert than random v4 ids). The
+ * rest (about 73 bits) is random; the id is no secret (cancel checks the author), it only has to be
  * unique.
  */
 export function newEventId(): string {
