@@ -68,7 +68,7 @@ export class SqliteStore implements Store {
       'SELECT id, username, password_hash, info FROM users WHERE username_key = ?',
     );
     this.users = {
-      createUser: (user) => writer.createUser(user, now()),
+      createUser: (user) => writer.run('createUser', user, now()),
       findUserByName: async (username: string) => {
         const row = selectUserByKey.get(usernameKey(username));
         return row && { id: row.id, username: row.username, passwordHash: row.password_hash, info: row.info };
@@ -106,7 +106,7 @@ export class SqliteStore implements Store {
       onAppendRelease: (sink) => {
         this.releaseSink = sink;
       },
-      releaseDue: (at, limit) => writer.releaseDue(at, limit),
+      releaseDue: (at, limit) => writer.run('releaseDue', at, limit),
       readReleased: async ({ after, names, limit }) =>
         (names === undefined
           ? selectReleased.all(after, limit)
@@ -124,7 +124,7 @@ export class SqliteStore implements Store {
         if (!from || from.event !== name) return undefined;
         return selectHistoryAfter.all(name, from.timestamp, from.pos, page.limit).map(toStored);
       },
-      cancel: (id, userId) => writer.cancel(id, userId, now()),
+      cancel: (id, userId) => writer.run('cancel', id, userId, now()),
       nextDueAt: async () => selectNextDue.get()?.timestamp,
     };
   }

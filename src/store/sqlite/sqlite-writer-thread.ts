@@ -1,7 +1,7 @@
 // Entry of the SQLite writer thread (see sqlite-writer.ts): one connection, every write.
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { openSqlite } from './open-sqlite.js';
-import type { WriteRequest, WriteResponse, WriterThreadData } from './sqlite-writer.js';
+import { runWrite, type WriteRequest, type WriteResponse, type WriterThreadData } from './sqlite-writer.js';
 import { type SqliteWrites, sqliteWrites } from './sqlite-writes.js';
 
 type AppendRequest = Extract<WriteRequest, { op: 'append' }>;
@@ -24,12 +24,8 @@ function failure(call: number, error: unknown): WriteResponse {
 
 function runOne(request: Exclude<WriteRequest, AppendRequest>): unknown {
   switch (request.op) {
-    case 'releaseDue':
-      return writes.releaseDue(request.at, request.limit);
-    case 'cancel':
-      return writes.cancel(request.id, request.userId, request.at);
-    case 'createUser':
-      return writes.createUser(request.user, request.at);
+    case 'run':
+      return runWrite(writes, request.name, request.args);
     case 'close':
       db.close();
       return undefined;

@@ -23,7 +23,7 @@ test('the writer thread answers appends queued together each with its own seqs, 
     const calls = [
       writer.append([item(0, 10), item(1, 99)], 50, 1000),
       writer.append([item(2, 20)], 50, 1000),
-      writer.createUser({ id: 'u1', username: 'amy', passwordHash: 'h', info: '{}' }, 50),
+      writer.run('createUser', { id: 'u1', username: 'amy', passwordHash: 'h', info: '{}' }, 50),
       writer.append([item(3, 5), item(4, 30), item(5, 40)], 50, 1000),
       writer.append([item(6, 45), item(7, 46)], 60, 1000),
       writer.append([item(8, 70)], 60, 1000),

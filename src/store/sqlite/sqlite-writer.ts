@@ -1,7 +1,12 @@
 import { Worker } from 'node:worker_threads';
 import type { Database } from 'better-sqlite3';
-import type { CancelResult, NewEvent, ReleasedEvent, User } from '../store.js';
-import { type AppendResult, sqliteWrites } from './sqlite-writes.js';
+import type { NewEvent } from '../store.js';
+import { type AppendResult, type SqliteWrites, sqliteWrites } from './sqlite-writes.js';
+
+/** The writes other than append: each runs as one transaction of its own. */
+export type WriteName = Exclude<keyof SqliteWrites, 'append'>;
+type Args<K extends WriteName> = Parameters<SqliteWrites[K]>;
+type Result<K extends WriteName> = ReturnType<SqliteWrites[K]>;
 
 /** The writes of the embedded store, asynchronous: in a worker thread, or inline. */
 export interface SqliteWriter {
@@ -11,23 +16,26 @@ export interface SqliteWriter {
    * an empty `released`), and each call gets the seqs of its own items.
    */
   append(items: readonly NewEvent[], at: number, releaseLimit: number): Promise<AppendResult>;
-  releaseDue(at: number, limit: number): Promise<ReleasedEvent[]>;
-  cancel(id: string, userId: string, at: number): Promise<CancelResult>;
-  createUser(user: User, at: number): Promise<'created' | 'taken'>;
+  /** Runs one of the other writes (releases, cancels, users, sessions) on the writer's connection. */
+  run<K extends WriteName>(name: K, ...args: Args<K>): Promise<Result<K>>;
   close(): Promise<void>;
 }
 
 type Command =
   | { readonly op: 'append'; readonly items: readonly NewEvent[]; readonly at: number; readonly limit: number }
-  | { readonly op: 'releaseDue'; readonly at: number; readonly limit: number }
-  | { readonly op: 'cancel'; readonly id: string; readonly userId: string; readonly at: number }
-  | { readonly op: 'createUser'; readonly user: User; readonly at: number }
+  | { readonly op: 'run'; readonly name: WriteName; readonly args: readonly unknown[] }
   | { readonly op: 'close' };
 /** A request to the writer thread; `call` pairs it with its response. */
 export type WriteRequest = Command & { readonly call: number };
 export type WriteResponse =
   | { readonly call: number; readonly ok: true; readonly value: unknown }
   | { readonly call: number; readonly ok: false; readonly message: string; readonly code?: string };
+
+/** Calls the write `name` of `writes` with arguments that crossed a thread boundary untyped. */
+export function runWrite(writes: SqliteWrites, name: WriteName, args: readonly unknown[]): unknown {
+  const write = writes[name] as (...a: readonly unknown[]) => unknown;
+  return write(...args);
+}
 
 /** Data the writer thread starts with. */
 export interface WriterThreadData {
@@ -41,9 +49,7 @@ export function inlineWriter(db: Database): SqliteWriter {
   const w = sqliteWrites(db);
   return {
     append: async (items, at, limit) => w.append(items, at, limit),
-    releaseDue: async (at, limit) => w.releaseDue(at, limit),
-    cancel: async (id, userId, at) => w.cancel(id, userId, at),
-    createUser: async (user, at) => w.createUser(user, at),
+    run: async (name, ...args) => runWrite(w, name, args) as never,
     close: async () => {},
   };
 }
@@ -95,9 +101,7 @@ export function threadWriter(path: string, maxGroupRows: number): SqliteWriter {
   };
   return {
     append: (items, at, limit) => send({ op: 'append', items, at, limit }),
-    releaseDue: (at, limit) => send({ op: 'releaseDue', at, limit }),
-    cancel: (id, userId, at) => send({ op: 'cancel', id, userId, at }),
-    createUser: (user, at) => send({ op: 'createUser', user, at }),
+    run: (name, ...args) => send({ op: 'run', name, args }),
     close: async () => {
       if (!dead) await send({ op: 'close' });
       await worker.terminate();
