@@ -9,8 +9,13 @@ export const LONE_SURROGATE = /\p{Cs}/u;
 export function eventNameProblem(name: string): string | undefined {
   if (name.length === 0) return 'must not be empty';
   if ([...name].length > MAX_EVENT_NAME_LENGTH) return `must be at most ${MAX_EVENT_NAME_LENGTH} characters`;
-  if (CONTROL.test(name)) return 'must not contain control characters';
+  return nameCharactersProblem(name);
+}
+
+/** Why `text` has characters no event name may have (whatever its length), or undefined. */
+export function nameCharactersProblem(text: string): string | undefined {
+  if (CONTROL.test(text)) return 'must not contain control characters';
   // A lone surrogate cannot be stored as UTF-8 nor put in a URL: the name could never be read back.
-  if (LONE_SURROGATE.test(name)) return 'must be well-formed Unicode';
+  if (LONE_SURROGATE.test(text)) return 'must be well-formed Unicode';
   return undefined;
 }
