@@ -7,12 +7,69 @@
 /** Position in the gapless release sequence; the SSE `id:`. 0 = before the first release. */
 export type Seq = number;
 
-export interface User {
+export interface NewUser {
   readonly id: string;
   readonly username: string;
   readonly passwordHash: string;
   /** Compact JSON text of the `info` given at sign-up. */
   readonly info: string;
+  /** Role names (validated by the caller); empty by default. */
+  readonly roles?: readonly string[];
+}
+
+export interface User extends NewUser {
+  readonly roles: readonly string[];
+  readonly disabled: boolean;
+  /**
+   * Token generation: bumped by every change that must end the user's access tokens (roles,
+   * password, disabling, deletion). A token carries the generation it was issued at; one older
+   * than the user's is refused.
+   */
+  readonly gen: number;
+  /** Epoch seconds. */
+  readonly createdAt: number;
+}
+
+/** What PATCH /admin/users (and the CLI) may change; absent = unchanged. */
+export interface UserChange {
+  readonly info?: string;
+  readonly roles?: readonly string[];
+  readonly passwordHash?: string;
+  readonly disabled?: boolean;
+}
+
+/**
+ * One entry of the auth change log, which every node tails to refuse revoked tokens within a
+ * second: tokens of `userId` older than generation `gen` are refused; or the session
+ * `sessionId` is over.
+ */
+export interface AuthChange {
+  /** Position in the log (increasing). */
+  readonly id: number;
+  /** Epoch seconds. */
+  readonly at: number;
+  readonly userId: string;
+  readonly gen?: number;
+  readonly sessionId?: string;
+}
+
+export type UserUpdate =
+  | { readonly kind: 'updated'; readonly user: User; readonly change: AuthChange | undefined }
+  | { readonly kind: 'not_found' }
+  /** The change would leave no enabled admin. */
+  | { readonly kind: 'last_admin' };
+
+export type UserDeletion =
+  | { readonly kind: 'deleted'; readonly change: AuthChange }
+  | { readonly kind: 'not_found' }
+  | { readonly kind: 'last_admin' };
+
+export interface UserQuery {
+  /** Part of the username, any letter case. */
+  readonly search?: string;
+  /** Id of the last user of the previous page; the page starts after it (username order). */
+  readonly after?: string;
+  readonly limit: number;
 }
 
 export interface NewEvent {
@@ -59,9 +116,55 @@ export type CancelResult =
 
 export interface UserStore {
   /** Creates the user, or returns 'taken' when the username exists in any letter case. */
-  createUser(user: User): Promise<'created' | 'taken'>;
+  createUser(user: NewUser): Promise<'created' | 'taken'>;
   /** Case-insensitive lookup. */
   findUserByName(username: string): Promise<User | undefined>;
+  findUserById(id: string): Promise<User | undefined>;
+  /** One page of users in username order (case-folded); `undefined` if `after` is unknown. */
+  listUsers(query: UserQuery): Promise<readonly User[] | undefined>;
+  /**
+   * Applies the change in one transaction. Roles, password or disabled changed → the generation
+   * goes up and an auth change is logged; password changed or disabled → every session of the
+   * user ends too. Refused (`last_admin`) when it would leave no enabled admin.
+   */
+  updateUser(id: string, change: UserChange): Promise<UserUpdate>;
+  /** Deletes the user and their sessions (their events stay), logging an auth change. */
+  deleteUser(id: string): Promise<UserDeletion>;
+}
+
+export interface NewSession {
+  readonly id: string;
+  readonly userId: string;
+  /** SHA-256 of the first refresh token (base64url); the token itself is never stored. */
+  readonly refreshHash: string;
+  /** Epoch seconds at which that refresh token expires. */
+  readonly refreshExpiresAt: number;
+}
+
+export type Rotation =
+  | { readonly kind: 'rotated'; readonly sessionId: string; readonly user: User }
+  /** No such token, an expired one, or one of an ended session or a disabled user. */
+  | { readonly kind: 'refused'; readonly reason: string }
+  /** A spent token presented again: its whole session is now over (`change`, if it was not yet). */
+  | { readonly kind: 'reused'; readonly change: AuthChange | undefined };
+
+/** Login sessions, their rotating refresh tokens, and the auth change log. */
+export interface SessionStore {
+  create(session: NewSession): Promise<void>;
+  /**
+   * Spends the refresh token with hash `presented` and stores its successor, atomically: of two
+   * concurrent uses of one token, one rotates and the other is a reuse.
+   */
+  rotate(presented: string, next: { readonly hash: string; readonly expiresAt: number }): Promise<Rotation>;
+  /** Ends a session (logout); the auth change, or undefined if it was already over or unknown. */
+  revoke(sessionId: string, userId: string): Promise<AuthChange | undefined>;
+  /**
+   * Auth changes after log position `after`, in order; with `since` (epoch s) only those made
+   * since then (what a starting node must know).
+   */
+  readChanges(query: { readonly after: number; readonly since?: number; readonly limit: number }): Promise<readonly AuthChange[]>;
+  /** Removes expired refresh tokens, sessions left with none, and log entries older than `before`. */
+  prune(before: number): Promise<void>;
 }
 
 export interface EventStore {
@@ -100,14 +203,17 @@ export interface EventStore {
   lastSeq(): Promise<Seq>;
   /** All versions of a name: ascending timestamp, ties in insertion order. `undefined` if `after` is unknown. */
   history(name: string, page: HistoryPage): Promise<readonly StoredEvent[] | undefined>;
-  /** Cancels the author's own unreleased event. */
-  cancel(id: string, userId: string): Promise<CancelResult>;
+  /** Cancels an unreleased event: the author's own, or any when `asAdmin`. */
+  cancel(id: string, userId: string, asAdmin?: boolean): Promise<CancelResult>;
+  /** A user's pending (unreleased, uncancelled) events, ascending timestamp, paged by id. */
+  pending(userId: string, page: HistoryPage): Promise<readonly StoredEvent[] | undefined>;
   /** Timestamp of the earliest pending (unreleased, uncancelled) event. */
   nextDueAt(): Promise<number | undefined>;
 }
 
 export interface Store {
   readonly users: UserStore;
+  readonly sessions: SessionStore;
   readonly events: EventStore;
   /** Resolves when the store answers a trivial query; for /health. */
   ping(): Promise<void>;

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import type { NewEvent, Store } from '../store.js';
+import { userContract } from './user-contract.js';
 
 export interface StoreFactory {
   /** A store on a fresh, empty database, reading time (epoch s) from `now`. */
@@ -58,7 +59,7 @@ export function storeContract(backend: string, factory: StoreFactory): void {
         'taken',
       );
       const found = await store.users.findUserByName(username.toLowerCase());
-      assert.deepEqual(found, user);
+      assert.deepEqual(found, { ...user, roles: [], disabled: false, gen: 0, createdAt: 0 });
       assert.equal(await store.users.findUserByName(name('nobody')), undefined);
     });
 
@@ -146,6 +147,10 @@ export function storeContract(backend: string, factory: StoreFactory): void {
       assert.equal(ok.kind, 'cancelled');
       assert.ok(ok.kind === 'cancelled' && ok.event.cancelled && !ok.event.published);
       assert.deepEqual(await store.events.cancel(mine.id, 'owner'), { kind: 'already_cancelled' });
+      const theirs = ev(n, now + 200, 'theirs', 'owner');
+      await store.events.append(theirs);
+      const byAdmin = await store.events.cancel(theirs.id, 'admin-user', true);
+      assert.ok(byAdmin.kind === 'cancelled' && byAdmin.event.userId === 'owner', 'an admin may cancel any pending event');
       assert.deepEqual(await store.events.releaseDue(now + 1000, 1000), []);
       const history = (await store.events.history(n, { limit: 10 })) ?? [];
       assert.deepEqual(
@@ -153,8 +158,31 @@ export function storeContract(backend: string, factory: StoreFactory): void {
         [
           ['"released"', true, false],
           ['"mine"', false, true],
+          ['"theirs"', false, true],
         ],
       );
+    });
+
+    test("pending: a user's unreleased, uncancelled events in timestamp order, paged by id", async () => {
+      const now = tick();
+      const who = `pend-${randomUUID()}`;
+      const n = name('pend');
+      const later = ev(n, now + 30, 'later', who);
+      const sooner = ev(n, now + 10, 'sooner', who);
+      const cancelled = ev(n, now + 20, 'cancelled', who);
+      const released = ev(n, now - 1, 'released', who);
+      const other = ev(n, now + 15, 'other', 'someone-else');
+      for (const e of [later, sooner, cancelled, released, other]) await store.events.append(e);
+      await store.events.releaseDue(now, 1000);
+      await store.events.cancel(cancelled.id, who);
+      const all = (await store.events.pending(who, { limit: 10 })) ?? [];
+      assert.deepEqual(all.map((e) => e.data), ['"sooner"', '"later"']);
+      const page = (await store.events.pending(who, { limit: 1, after: sooner.id })) ?? [];
+      assert.deepEqual(page.map((e) => e.data), ['"later"']);
+      assert.equal(await store.events.pending(who, { limit: 1, after: other.id }), undefined, "another user's id");
+      await store.events.cancel(sooner.id, who);
+      await store.events.cancel(later.id, who);
+      await store.events.cancel(other.id, 'someone-else');
     });
 
     test('nextDueAt is the earliest pending time, ignoring released and cancelled', async () => {
@@ -352,6 +380,13 @@ export function storeContract(backend: string, factory: StoreFactory): void {
       }
       await store.events.releaseDue(now + 100, 1000);
     });
+
+    userContract(
+      () => store,
+      (t) => {
+        storeNow = t;
+      },
+    );
 
     test('ping answers while open', async () => {
       await store.ping();

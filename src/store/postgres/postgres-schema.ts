@@ -1,11 +1,15 @@
 import type { Sql } from 'postgres';
 
-/** Advisory lock keys (arbitrary, fixed): one for migrations, one serialising releases. */
+/** Advisory lock keys (arbitrary, fixed): migrations, releases, auth changes. */
 export const MIGRATION_LOCK = 7_261_901;
 export const RELEASE_LOCK = 7_261_902;
+/** Serialises auth change log appends (ids in commit order) and last-admin checks. */
+export const AUTH_LOCK = 7_261_903;
 /** NOTIFY channels: a release's last seq; a due time to wake other nodes' timers ('' = recompute). */
 export const RELEASED_CHANNEL = 'broker_released';
 export const WAKE_CHANNEL = 'broker_wake';
+/** NOTIFY channel of the auth change log: the id of a new entry (tokens or a session revoked). */
+export const AUTH_CHANNEL = 'broker_auth';
 
 /**
  * Versioned schema. Applied at start-up under an advisory lock, so several nodes starting at
@@ -61,6 +65,46 @@ const migrations: readonly string[] = [
     id     integer PRIMARY KEY CHECK (id = 1),
     secret text NOT NULL
   );
+  `,
+  `
+  -- Access: roles (a JSON list of names), disabling, and the token generation (tokens issued at
+  -- an older generation are refused).
+  ALTER TABLE users ADD COLUMN roles text NOT NULL DEFAULT '[]';
+  ALTER TABLE users ADD COLUMN disabled boolean NOT NULL DEFAULT false;
+  ALTER TABLE users ADD COLUMN gen integer NOT NULL DEFAULT 0;
+
+  -- A login session; ended by logout, a password change, disabling, or a reused refresh token.
+  CREATE TABLE sessions (
+    id         text PRIMARY KEY,
+    user_id    text NOT NULL,
+    created_at double precision NOT NULL,
+    ended_at   double precision
+  );
+  CREATE INDEX sessions_user ON sessions (user_id);
+
+  -- Refresh tokens by their SHA-256 (never the token); a spent one is kept until it expires so
+  -- that presenting it again is recognised as theft and ends its session.
+  CREATE TABLE refresh_tokens (
+    hash       text PRIMARY KEY,
+    session_id text NOT NULL,
+    expires_at double precision NOT NULL,
+    spent_at   double precision
+  );
+  CREATE INDEX refresh_tokens_session ON refresh_tokens (session_id);
+  CREATE INDEX refresh_tokens_expires ON refresh_tokens (expires_at);
+
+  -- What every node must hear within a second (NOTIFY broker_auth carries the id).
+  CREATE TABLE auth_changes (
+    id         bigserial PRIMARY KEY,
+    at         double precision NOT NULL,
+    user_id    text NOT NULL,
+    gen        integer,
+    session_id text
+  );
+  CREATE INDEX auth_changes_at ON auth_changes (at);
+
+  -- GET /me/pending: a user's pending events in timestamp order.
+  CREATE INDEX events_user_pending ON events (user_id, timestamp, pos) WHERE seq IS NULL AND NOT cancelled;
   `,
 ];
 

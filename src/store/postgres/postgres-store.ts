@@ -1,8 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import postgres, { type Sql, type TransactionSql } from 'postgres';
-import { AppError } from '../../errors/app-error.js';
 import { MicroBatcher } from '../../lib/micro-batcher.js';
-import { usernameKey } from '../../lib/username-key.js';
 import type {
   CancelResult,
   EventStore,
@@ -10,11 +8,13 @@ import type {
   ReleasedEvent,
   Seq,
   Store,
+  SessionStore,
   StoredEvent,
-  User,
   UserStore,
 } from '../store.js';
+import { guarded } from './guarded.js';
 import { migrate, RELEASE_LOCK, RELEASED_CHANNEL } from './postgres-schema.js';
+import { postgresSessions, postgresUsers } from './postgres-user-store.js';
 
 interface EventRow {
   pos: string;
@@ -34,35 +34,6 @@ const MAX_GROUP_COMMIT = 1000;
 /** Connections in this node's pool (the LISTEN connection is separate). */
 export const POOL_SIZE = 10;
 
-/** Errors meaning "the database is not reachable right now", answered 503 rather than 500. */
-const UNAVAILABLE = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'CONNECTION_CLOSED',
-  'CONNECTION_ENDED',
-  'CONNECTION_DESTROYED',
-  'CONNECT_TIMEOUT',
-  '57P01', // admin_shutdown
-  '57P02', // crash_shutdown
-  '57P03', // cannot_connect_now
-  '53300', // too_many_connections
-  '3D000', // database does not exist (dropped under us)
-]);
-
-async function guarded<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    const code = (error as { code?: unknown }).code;
-    if (typeof code === 'string' && UNAVAILABLE.has(code)) {
-      throw new AppError('unavailable', 'The database is unavailable; try again.', { cause: error });
-    }
-    throw error;
-  }
-}
-
 const EVENT_COLUMNS = 'pos, id, user_id, event, timestamp, data, inserted_at, seq, released_at, cancelled';
 
 /**
@@ -72,6 +43,7 @@ const EVENT_COLUMNS = 'pos, id, user_id, event, timestamp, data, inserted_at, se
  */
 export class PostgresStore implements Store {
   readonly users: UserStore;
+  readonly sessions: SessionStore;
   readonly events: EventStore;
   private readonly batcher: MicroBatcher<NewEvent, StoredEvent>;
   private releaseSink: ((released: readonly ReleasedEvent[]) => void) | undefined;
@@ -123,22 +95,8 @@ export class PostgresStore implements Store {
       });
     }, MAX_GROUP_COMMIT);
 
-    this.users = {
-      createUser: (user: User) =>
-        guarded(async () => {
-          const rows = await sql`
-            INSERT INTO users (id, username, username_key, password_hash, info, created_at)
-            VALUES (${user.id}, ${user.username}, ${usernameKey(user.username)}, ${user.passwordHash}, ${user.info}, ${now()})
-            ON CONFLICT (username_key) DO NOTHING RETURNING id`;
-          return rows.length === 1 ? 'created' : 'taken';
-        }),
-      findUserByName: (username: string) =>
-        guarded(async () => {
-          const [row] = await sql<{ id: string; username: string; password_hash: string; info: string }[]>`
-            SELECT id, username, password_hash, info FROM users WHERE username_key = ${usernameKey(username)}`;
-          return row && { id: row.id, username: row.username, passwordHash: row.password_hash, info: row.info };
-        }),
-    };
+    this.users = postgresUsers(sql, now);
+    this.sessions = postgresSessions(sql, now);
 
     const columns = sql.unsafe(EVENT_COLUMNS);
     this.events = {
@@ -189,19 +147,38 @@ export class PostgresStore implements Store {
               ORDER BY timestamp, pos LIMIT ${page.limit}`
           ).map(toStored);
         }),
-      cancel: (id, userId) =>
+      cancel: (id, userId, asAdmin = false) =>
         guarded(() =>
           sql.begin(async (tx): Promise<CancelResult> => {
             // FOR UPDATE waits for a release holding the row, then sees its outcome.
             const [row] = await tx<EventRow[]>`SELECT ${columns} FROM events WHERE id = ${id} FOR UPDATE`;
             if (!row) return { kind: 'not_found' };
-            if (row.user_id !== userId) return { kind: 'forbidden' };
+            if (row.user_id !== userId && !asAdmin) return { kind: 'forbidden' };
             if (row.cancelled) return { kind: 'already_cancelled' };
             if (row.seq !== null) return { kind: 'already_released' };
             await tx`UPDATE events SET cancelled = true, cancelled_at = ${now()} WHERE pos = ${row.pos}`;
             return { kind: 'cancelled', event: toStored({ ...row, cancelled: true }) };
           }),
         ),
+      pending: (userId, page) =>
+        guarded(async () => {
+          if (page.after === undefined) {
+            return (
+              await sql<EventRow[]>`
+                SELECT ${columns} FROM events WHERE user_id = ${userId} AND seq IS NULL AND NOT cancelled
+                ORDER BY timestamp, pos LIMIT ${page.limit}`
+            ).map(toStored);
+          }
+          const [from] = await sql<{ timestamp: number; pos: string }[]>`
+            SELECT timestamp, pos FROM events WHERE id = ${page.after} AND user_id = ${userId}`;
+          if (!from) return undefined;
+          return (
+            await sql<EventRow[]>`
+              SELECT ${columns} FROM events WHERE user_id = ${userId} AND seq IS NULL AND NOT cancelled
+                AND (timestamp, pos) > (${from.timestamp}, ${from.pos}::bigint)
+              ORDER BY timestamp, pos LIMIT ${page.limit}`
+          ).map(toStored);
+        }),
       nextDueAt: () =>
         guarded(async () => {
           const [row] = await sql<{ timestamp: number }[]>`

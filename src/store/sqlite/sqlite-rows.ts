@@ -1,4 +1,4 @@
-import type { ReleasedEvent, StoredEvent } from '../store.js';
+import type { AuthChange, ReleasedEvent, StoredEvent, User } from '../store.js';
 
 /** A row of `events` as better-sqlite3 returns it. */
 export interface EventRow {
@@ -44,5 +44,51 @@ export function toReleased(row: EventRow): ReleasedEvent {
     data: row.data,
     insertedAt: row.inserted_at,
     releasedAt: row.released_at as number,
+  };
+}
+
+/** A row of `users` as better-sqlite3 returns it. */
+export interface UserRow {
+  id: string;
+  username: string;
+  password_hash: string;
+  info: string;
+  roles: string;
+  disabled: number;
+  gen: number;
+  created_at: number;
+}
+
+export const USER_COLUMNS = 'id, username, password_hash, info, roles, disabled, gen, created_at';
+
+export function toUser(row: UserRow): User {
+  return {
+    id: row.id,
+    username: row.username,
+    passwordHash: row.password_hash,
+    info: row.info,
+    roles: JSON.parse(row.roles) as string[],
+    disabled: row.disabled === 1,
+    gen: row.gen,
+    createdAt: row.created_at,
+  };
+}
+
+/** A row of `auth_changes`. */
+export interface AuthChangeRow {
+  id: number;
+  at: number;
+  user_id: string;
+  gen: number | null;
+  session_id: string | null;
+}
+
+export function toAuthChange(row: AuthChangeRow): AuthChange {
+  return {
+    id: row.id,
+    at: row.at,
+    userId: row.user_id,
+    ...(row.gen === null ? {} : { gen: row.gen }),
+    ...(row.session_id === null ? {} : { sessionId: row.session_id }),
   };
 }

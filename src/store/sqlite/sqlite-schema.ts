@@ -45,6 +45,48 @@ const migrations: readonly string[] = [
   ) STRICT;
   CREATE INDEX latest_seq ON latest (seq);
   `,
+  `
+  -- Access: roles (a JSON list of names), disabling, and the token generation (tokens issued at
+  -- an older generation are refused).
+  ALTER TABLE users ADD COLUMN roles TEXT NOT NULL DEFAULT '[]';
+  ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE users ADD COLUMN gen INTEGER NOT NULL DEFAULT 0;
+
+  -- A login session; ended by logout, a password change, disabling, or a reused refresh token.
+  CREATE TABLE sessions (
+    id         TEXT PRIMARY KEY,
+    user_id    TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    ended_at   REAL
+  ) STRICT;
+  CREATE INDEX sessions_user ON sessions (user_id);
+
+  -- Refresh tokens by their SHA-256 (never the token). A spent one is kept until it expires so
+  -- that presenting it again is recognised as theft and ends its session.
+  CREATE TABLE refresh_tokens (
+    hash       TEXT PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    expires_at REAL NOT NULL,
+    spent_at   REAL
+  ) STRICT;
+  CREATE INDEX refresh_tokens_session ON refresh_tokens (session_id);
+  CREATE INDEX refresh_tokens_expires ON refresh_tokens (expires_at);
+
+  -- What every node must hear within a second: tokens of a user older than a generation, or a
+  -- session, are revoked. AUTOINCREMENT: a pruned id is never handed out again, so a node's
+  -- cursor cannot skip a new entry.
+  CREATE TABLE auth_changes (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    at         REAL NOT NULL,
+    user_id    TEXT NOT NULL,
+    gen        INTEGER,
+    session_id TEXT
+  ) STRICT;
+  CREATE INDEX auth_changes_at ON auth_changes (at);
+
+  -- GET /me/pending: a user's pending events in timestamp order.
+  CREATE INDEX events_user_pending ON events (user_id, timestamp, pos) WHERE seq IS NULL AND cancelled = 0;
+  `,
 ];
 
 export function migrate(db: Database): void {

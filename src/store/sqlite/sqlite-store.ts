@@ -1,18 +1,33 @@
 import type Database from 'better-sqlite3';
 import { MicroBatcher } from '../../lib/micro-batcher.js';
 import { usernameKey } from '../../lib/username-key.js';
-import type { EventStore, HistoryPage, NewEvent, ReleasedEvent, Seq, Store, StoredEvent, UserStore } from '../store.js';
+import { likePattern } from '../like-pattern.js';
+import type {
+  EventStore,
+  HistoryPage,
+  NewEvent,
+  ReleasedEvent,
+  Seq,
+  SessionStore,
+  Store,
+  StoredEvent,
+  UserStore,
+} from '../store.js';
 import { openSqlite } from './open-sqlite.js';
-import { EVENT_COLUMNS, type EventRow, prefixedColumns, toReleased, toStored } from './sqlite-rows.js';
+import {
+  type AuthChangeRow,
+  EVENT_COLUMNS,
+  type EventRow,
+  prefixedColumns,
+  toAuthChange,
+  toReleased,
+  toStored,
+  toUser,
+  USER_COLUMNS,
+  type UserRow,
+} from './sqlite-rows.js';
 import { migrate } from './sqlite-schema.js';
 import { inlineWriter, type SqliteWriter, threadWriter } from './sqlite-writer.js';
-
-interface UserRow {
-  id: string;
-  username: string;
-  password_hash: string;
-  info: string;
-}
 
 /** Most inserts committed in one transaction (rows); bounds the time one commit takes. */
 const MAX_GROUP_COMMIT = 2000;
@@ -30,6 +45,7 @@ const WRITER_QUEUE_BATCHES = 16;
  */
 export class SqliteStore implements Store {
   readonly users: UserStore;
+  readonly sessions: SessionStore;
   readonly events: EventStore;
   private readonly db: Database.Database;
   private readonly writer: SqliteWriter;
@@ -64,15 +80,47 @@ export class SqliteStore implements Store {
       path === ':memory:' ? 1 : WRITER_QUEUE_BATCHES,
     );
 
-    const selectUserByKey = db.prepare<[string], UserRow>(
-      'SELECT id, username, password_hash, info FROM users WHERE username_key = ?',
+    const selectUserByKey = db.prepare<[string], UserRow>(`SELECT ${USER_COLUMNS} FROM users WHERE username_key = ?`);
+    const selectUserById = db.prepare<[string], UserRow>(`SELECT ${USER_COLUMNS} FROM users WHERE id = ?`);
+    const selectUserKeyById = db.prepare<[string], { username_key: string }>('SELECT username_key FROM users WHERE id = ?');
+    // Search is a substring of the case-folded name; LIKE's wildcards in it are escaped.
+    const selectUsers = db.prepare<[string, string, number], UserRow>(
+      `SELECT ${USER_COLUMNS} FROM users WHERE username_key > ? AND username_key LIKE ? ESCAPE '\\'
+       ORDER BY username_key LIMIT ?`,
     );
     this.users = {
       createUser: (user) => writer.run('createUser', user, now()),
       findUserByName: async (username: string) => {
         const row = selectUserByKey.get(usernameKey(username));
-        return row && { id: row.id, username: row.username, passwordHash: row.password_hash, info: row.info };
+        return row && toUser(row);
       },
+      findUserById: async (id) => {
+        const row = selectUserById.get(id);
+        return row && toUser(row);
+      },
+      listUsers: async ({ search, after, limit }) => {
+        let from = '';
+        if (after !== undefined) {
+          const row = selectUserKeyById.get(after);
+          if (!row) return undefined;
+          from = row.username_key;
+        }
+        return selectUsers.all(from, likePattern(search), limit).map(toUser);
+      },
+      updateUser: (id, change) => writer.run('updateUser', id, change, now()),
+      deleteUser: (id) => writer.run('deleteUser', id, now()),
+    };
+
+    const selectChanges = db.prepare<[number, number, number], AuthChangeRow>(
+      'SELECT id, at, user_id, gen, session_id FROM auth_changes WHERE id > ? AND at >= ? ORDER BY id LIMIT ?',
+    );
+    this.sessions = {
+      create: (session) => writer.run('createSession', session, now()),
+      rotate: (presented, next) => writer.run('rotateRefresh', presented, next, now()),
+      revoke: (sessionId, userId) => writer.run('revokeSession', sessionId, userId, now()),
+      readChanges: async ({ after, since, limit }) =>
+        selectChanges.all(after, since ?? Number.NEGATIVE_INFINITY, limit).map(toAuthChange),
+      prune: (before) => writer.run('pruneSessions', before, now()),
     };
 
     const selectMaxSeq = db.prepare<[], { seq: number | null }>('SELECT max(seq) AS seq FROM events');
@@ -97,6 +145,13 @@ export class SqliteStore implements Store {
       `SELECT ${EVENT_COLUMNS} FROM events WHERE event = ? AND (timestamp, pos) > (?, ?) ORDER BY timestamp, pos LIMIT ?`,
     );
     const selectById = db.prepare<[string], EventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE id = ?`);
+    const selectPendingFirst = db.prepare<[string, number], EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM events WHERE user_id = ? AND seq IS NULL AND cancelled = 0 ORDER BY timestamp, pos LIMIT ?`,
+    );
+    const selectPendingAfter = db.prepare<[string, number, number, number], EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM events WHERE user_id = ? AND seq IS NULL AND cancelled = 0 AND (timestamp, pos) > (?, ?)
+       ORDER BY timestamp, pos LIMIT ?`,
+    );
     const selectNextDue = db.prepare<[], { timestamp: number }>(
       'SELECT timestamp FROM events WHERE seq IS NULL AND cancelled = 0 ORDER BY timestamp, pos LIMIT 1',
     );
@@ -124,7 +179,13 @@ export class SqliteStore implements Store {
         if (!from || from.event !== name) return undefined;
         return selectHistoryAfter.all(name, from.timestamp, from.pos, page.limit).map(toStored);
       },
-      cancel: (id, userId) => writer.run('cancel', id, userId, now()),
+      cancel: (id, userId, asAdmin = false) => writer.run('cancel', id, userId, asAdmin, now()),
+      pending: async (userId, page) => {
+        if (page.after === undefined) return selectPendingFirst.all(userId, page.limit).map(toStored);
+        const from = selectById.get(page.after);
+        if (!from || from.user_id !== userId) return undefined;
+        return selectPendingAfter.all(userId, from.timestamp, from.pos, page.limit).map(toStored);
+      },
       nextDueAt: async () => selectNextDue.get()?.timestamp,
     };
   }

@@ -1,7 +1,7 @@
 import type { Database } from 'better-sqlite3';
-import { usernameKey } from '../../lib/username-key.js';
-import type { CancelResult, NewEvent, ReleasedEvent, User } from '../store.js';
+import type { CancelResult, NewEvent, ReleasedEvent } from '../store.js';
 import { EVENT_COLUMNS, type EventRow, toReleased, toStored } from './sqlite-rows.js';
+import { type SqliteUserWrites, sqliteUserWrites } from './sqlite-user-writes.js';
 
 /** What one append transaction did. */
 export interface AppendResult {
@@ -15,12 +15,11 @@ export interface AppendResult {
  * Every write of the embedded store, as synchronous transactions on one connection. Times come
  * in as arguments (epoch s) so that the caller's clock rules, wherever these run.
  */
-export interface SqliteWrites {
+export interface SqliteWrites extends SqliteUserWrites {
   /** Inserts the batch and releases what is due by `at`, in one transaction. */
   append(items: readonly NewEvent[], at: number, releaseLimit: number): AppendResult;
   releaseDue(at: number, limit: number): ReleasedEvent[];
-  cancel(id: string, userId: string, at: number): CancelResult;
-  createUser(user: User, at: number): 'created' | 'taken';
+  cancel(id: string, userId: string, asAdmin: boolean, at: number): CancelResult;
 }
 
 export function sqliteWrites(db: Database): SqliteWrites {
@@ -103,27 +102,20 @@ export function sqliteWrites(db: Database): SqliteWrites {
 
   const selectById = db.prepare<[string], EventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE id = ?`);
   const markCancelled = db.prepare('UPDATE events SET cancelled = 1, cancelled_at = ? WHERE pos = ?');
-  const cancel = db.transaction((id: string, userId: string, at: number): CancelResult => {
+  const cancel = db.transaction((id: string, userId: string, asAdmin: boolean, at: number): CancelResult => {
     const row = selectById.get(id);
     if (!row) return { kind: 'not_found' };
-    if (row.user_id !== userId) return { kind: 'forbidden' };
+    if (row.user_id !== userId && !asAdmin) return { kind: 'forbidden' };
     if (row.cancelled) return { kind: 'already_cancelled' };
     if (row.seq !== null) return { kind: 'already_released' };
     markCancelled.run(at, row.pos);
     return { kind: 'cancelled', event: toStored({ ...row, cancelled: 1 }) };
   });
 
-  const insertUser = db.prepare(
-    'INSERT INTO users (id, username, username_key, password_hash, info, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (username_key) DO NOTHING',
-  );
-
   return {
+    ...sqliteUserWrites(db),
     append: (items, at, releaseLimit) => append.immediate(items, at, releaseLimit),
     releaseDue: (at, limit) => releaseDue.immediate(at, limit),
-    cancel: (id, userId, at) => cancel.immediate(id, userId, at),
-    createUser: (user, at) =>
-      insertUser.run(user.id, user.username, usernameKey(user.username), user.passwordHash, user.info, at).changes === 1
-        ? 'created'
-        : 'taken',
+    cancel: (id, userId, asAdmin, at) => cancel.immediate(id, userId, asAdmin, at),
   };
 }
