@@ -7,7 +7,7 @@ import Fastify, {
 } from 'fastify';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { type BrokerCore, createBrokerCore } from './broker-core.js';
+import { type BrokerCore, type CoreOverrides, createBrokerCore } from './broker-core.js';
 import type { Config } from './config/settings.js';
 import { brokerPlugin } from './http/broker-plugin.js';
 import { toHttpError } from './http/to-http-error.js';
@@ -23,8 +23,8 @@ export interface Broker {
 }
 
 /** The standalone server: a BrokerCore behind its own Fastify instance. */
-export async function createBroker(config: Config, log: Logger): Promise<Broker> {
-  const core = await createBrokerCore(config, log);
+export async function createBroker(config: Config, log: Logger, overrides: CoreOverrides = {}): Promise<Broker> {
+  const core = await createBrokerCore(config, log, overrides);
   const app = createFastify(config, log);
   let closing: Promise<void> | undefined;
   const sockets = new Set<Socket>();

@@ -1,7 +1,14 @@
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
+import { AccessPolicy } from './access/access-policy.js';
+import { loadRules } from './access/load-rules.js';
+import type { Rules } from './access/rules.js';
+import { AuthChangeFeed } from './auth/auth-change-feed.js';
+import { Authenticator } from './auth/authenticator.js';
 import { LoginThrottle } from './auth/login-throttle.js';
 import { PasswordHasher } from './auth/password-hasher.js';
+import { Revocations } from './auth/revocations.js';
+import { SessionService } from './auth/session-service.js';
 import { TokenService } from './auth/token-service.js';
 import { UserService } from './auth/user-service.js';
 import { ensureSecret } from './config/ensure-secret.js';
@@ -11,6 +18,7 @@ import type { Fanout } from './fanout/fanout.js';
 import { MemoryFanout } from './fanout/memory-fanout.js';
 import { PostgresFanout } from './fanout/postgres-fanout.js';
 import type { BrokerDeps } from './http/broker-deps.js';
+import { StreamQuota } from './http/stream-quota.js';
 import { Hub } from './hub/hub.js';
 import { openFileLimit } from './lib/open-file-limit.js';
 import { Metrics } from './metrics/metrics.js';
@@ -18,7 +26,7 @@ import { ClusterWaker } from './scheduler/cluster-waker.js';
 import { ReleaseScheduler } from './scheduler/release-scheduler.js';
 import { PostgresStore } from './store/postgres/postgres-store.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
-import type { Store } from './store/store.js';
+import type { AuthChange, Store } from './store/store.js';
 
 /** Rows per store read (catch-up pages, live reads, release batches). */
 const PAGE_SIZE = 500;
@@ -33,20 +41,40 @@ export interface BrokerCore {
   readonly deps: BrokerDeps;
   readonly store: Store;
   readonly log: Logger;
-  /** Reads the release position, releases what fell due while down, arms the timer. */
+  /** Reads the release position and recent revocations, releases what fell due while down, arms the timer. */
   start(): Promise<void>;
+  /**
+   * Reads the RULES file again (SIGHUP). Throws RulesError, keeping the rules in effect, when the
+   * new file is invalid; returns what it did.
+   */
+  reloadRules(): string;
   /** Refuses new streams, ends open ones, stops releasing. Requests in flight still finish. */
   stopStreaming(): Promise<void>;
   /** Closes the fan-out and the store (after the HTTP server has finished its requests). */
   close(): Promise<void>;
 }
 
+/** Extra seconds revocations are remembered past the token lifetime: clocks of nodes differ. */
+const REVOCATION_MARGIN_S = 300;
+/** Milliseconds between reads of the auth change log: changes made elsewhere arrive within this. */
+const AUTH_POLL_MS = 500;
+/** Milliseconds between prunes of expired refresh tokens, dead sessions and old log entries. */
+const SESSION_PRUNE_MS = 3600_000;
+
+export interface CoreOverrides {
+  /** Rules given by a host program instead of the RULES file. */
+  readonly rules?: Rules;
+}
+
 /** The composition root: the one place that names concrete classes. */
-export async function createBrokerCore(config: Config, log: Logger): Promise<BrokerCore> {
+export async function createBrokerCore(config: Config, log: Logger, overrides: CoreOverrides = {}): Promise<BrokerCore> {
+  // Rules first: an invalid file stops start-up before the database is touched.
+  const access = new AccessPolicy(overrides.rules ?? loadRules(config.rules));
   const { store, fanout, secret } = await openBackend(config, log);
   const metrics = new Metrics({ defaultMetrics: true });
   const hub = new Hub(
     store.events,
+    access,
     {
       sendBufferLimit: config.sendBufferLimit,
       heartbeatMs: config.heartbeatInterval * 1000,
@@ -61,15 +89,42 @@ export async function createBrokerCore(config: Config, log: Logger): Promise<Bro
   scheduler.onRelease((released) => hub.offer(released));
   store.events.onAppendRelease((released) => scheduler.announce(released));
   const waker = new ClusterWaker(scheduler, fanout, log);
+
   const tokens = new TokenService(secret, config.expiry);
+  const revocations = new Revocations(config.expiry + REVOCATION_MARGIN_S);
+  // Every auth change — made here, on another node or by the CLI — refuses the tokens it revokes
+  // and ends their streams.
+  const revoked = (change: AuthChange): void => {
+    revocations.apply(change);
+    hub.revoke(change);
+  };
+  const feed = new AuthChangeFeed(
+    store.sessions,
+    revoked,
+    { pollMs: AUTH_POLL_MS, windowSeconds: revocations.windowSeconds, pageSize: PAGE_SIZE },
+    log,
+  );
+  fanout.onAuthChange(() => feed.nudge());
+  let pruner: NodeJS.Timeout | undefined;
+  const prune = (): void => {
+    revocations.sweep();
+    store.sessions
+      .prune(Date.now() / 1000 - revocations.windowSeconds)
+      .catch((error: unknown) => log.warn({ err: error }, 'pruning expired sessions failed'));
+  };
+
+  const hasher = new PasswordHasher(config.bcryptCost);
   let closing = false;
   const deps: BrokerDeps = {
-    users: new UserService(store.users, new PasswordHasher(config.bcryptCost), tokens, config.passwordMinLength),
-    events: new EventService(store.events, waker, () => metrics.inserts.inc()),
-    tokens,
+    users: new UserService(store.users, hasher, config.passwordMinLength, revoked),
+    sessions: new SessionService(store.users, store.sessions, hasher, tokens, config.refreshExpiry, revoked),
+    events: new EventService(store.events, access, waker, () => metrics.inserts.inc()),
+    auth: new Authenticator(tokens, revocations),
+    access,
     hub,
     metrics,
     throttle: new LoginThrottle(config.loginRateLimit),
+    quota: new StreamQuota(config.maxStreamsPerUser, config.maxStreamsPerIp),
     ping: () => store.ping(),
     closing: () => closing,
     streamAuth: config.streamAuth,
@@ -81,12 +136,23 @@ export async function createBrokerCore(config: Config, log: Logger): Promise<Bro
     store,
     log,
     async start() {
+      await feed.start();
+      pruner = setInterval(prune, SESSION_PRUNE_MS);
+      pruner.unref();
+      prune();
       await hub.start();
       await scheduler.start();
+    },
+    reloadRules() {
+      if (config.rules === undefined) return 'no RULES file is configured: nothing to reload';
+      access.replace(loadRules(config.rules));
+      return `reloaded ${access.rules.rules.length} rules from ${config.rules}`;
     },
     async stopStreaming() {
       closing = true;
       hub.close();
+      if (pruner) clearInterval(pruner);
+      await feed.stop();
       await scheduler.stop();
     },
     async close() {
@@ -94,6 +160,19 @@ export async function createBrokerCore(config: Config, log: Logger): Promise<Bro
       await store.close();
     },
   };
+}
+
+/** The store alone, for the command line's work on the database (users, backups, …). */
+export async function openStore(config: Config): Promise<Store> {
+  const db = config.databaseUrl;
+  return db.kind === 'postgres' ? openPostgres(db.url) : new SqliteStore(db.path);
+}
+
+function openPostgres(url: string): Promise<PostgresStore> {
+  return PostgresStore.open(url).catch((error: unknown) => {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new Error(`cannot open the PostgreSQL database ${describeUrl(url)}: ${message}`, { cause: error });
+  });
 }
 
 /**
@@ -106,10 +185,7 @@ async function openBackend(
 ): Promise<{ store: Store; fanout: Fanout; secret: string }> {
   const db = config.databaseUrl;
   if (db.kind === 'postgres') {
-    const store = await PostgresStore.open(db.url).catch((error: unknown) => {
-      const message = error instanceof Error ? error.message : String(error);
-      throw new Error(`cannot open the PostgreSQL database ${describeUrl(db.url)}: ${message}`, { cause: error });
-    });
+    const store = await openPostgres(db.url);
     try {
       const fanout = await PostgresFanout.open(store.sql, db.url, log);
       let secret = config.secret;

@@ -240,7 +240,7 @@ describe('GET /health and GET /metrics', () => {
 
 describe('error bodies', () => {
   test('every error is {"error": message, "code": catalogue code} with the catalogue status, no internals', async () => {
-    const b = await startBroker({ LOGIN_RATE_LIMIT: '6', BODY_LIMIT: '2048', MAX_SUBSCRIBERS: '1' });
+    const b = await startBroker({ LOGIN_RATE_LIMIT: '8', BODY_LIMIT: '2048', MAX_SUBSCRIBERS: '1' });
     const seen = new Set<ErrorCode>();
     const check = (res: JsonResponse, status: number, code: ErrorCode, what: string): void => {
       expectError(res, status, code, what);
@@ -248,19 +248,25 @@ describe('error bodies', () => {
     };
     const stream = await SseClient.connect(`${b.url}/events`);
     try {
-      const me = await signUp(b.url, 'erin'); // 2 attempts of 6
-      const other = await signUp(b.url, 'frank'); // 4 of 6
+      const me = await signUp(b.url, 'erin'); // 2 attempts of 8
+      const other = await signUp(b.url, 'frank'); // 4 of 8
       const json = { 'content-type': 'application/json' };
       check(await request(b.url, 'POST', '/insert', { rawBody: '{', headers: json }), 400, 'invalid_json', 'bad JSON');
       check(await request(b.url, 'POST', '/insert', { token: me.token, body: { data: 1 } }), 400, 'invalid_input', 'no event');
       check(await request(b.url, 'GET', '/events/x?limit=0', { token: me.token }), 400, 'invalid_input', 'limit=0');
       check(await request(b.url, 'POST', '/insert', { body: { event: 'x', data: 1 } }), 401, 'unauthorized', 'no token');
-      check(await request(b.url, 'POST', '/login', { body: { username: 'erin', password: 'wrong password' } }), 401, 'invalid_credentials', 'login'); // 5 of 6
+      check(await request(b.url, 'POST', '/login', { body: { username: 'erin', password: 'wrong password' } }), 401, 'invalid_credentials', 'login'); // 5 of 8
       const theirs = await insert(b.url, other.token, 'x', 1, nowSeconds() + 3600);
       check(await request(b.url, 'GET', `/events/${theirs}/cancel`, { token: me.token }), 403, 'forbidden', 'not mine');
       check(await request(b.url, 'GET', `/events/${unique('id')}/cancel`, { token: me.token }), 404, 'not_found', 'no id');
       check(await request(b.url, 'GET', '/no/such/route'), 404, 'route_not_found', 'route');
-      check(await request(b.url, 'POST', '/users', { body: { username: 'ERIN', password: 'whatever123' } }), 409, 'username_taken', 'taken'); // 6 of 6
+      check(await request(b.url, 'POST', '/users', { body: { username: 'ERIN', password: 'whatever123' } }), 409, 'username_taken', 'taken'); // 6 of 8
+      const rootId = await b.broker.core.deps.users.create({ username: 'root', password: 'correct horse battery', info: null, roles: ['admin'] });
+      const root = await request(b.url, 'POST', '/login', { body: { username: 'root', password: 'correct horse battery' } }); // 7 of 8
+      const rootToken = (root.body as { jwt: string }).jwt;
+      check(await request(b.url, 'PATCH', `/admin/users/${rootId}`, { token: rootToken, body: { roles: [] } }), 400, 'last_admin', 'last admin');
+      assert.equal((await request(b.url, 'PATCH', `/admin/users/${other.id}`, { token: rootToken, body: { disabled: true } })).status, 200);
+      check(await request(b.url, 'POST', '/login', { body: { username: 'frank', password: 'correct horse battery' } }), 403, 'user_disabled', 'disabled'); // 8 of 8
       const past = await insert(b.url, me.token, 'x', 1, 1);
       await until(
         () => request(b.url, 'GET', '/events/x', { token: me.token }),
@@ -283,7 +289,7 @@ describe('error bodies', () => {
         'unsupported_media_type',
         'form body',
       );
-      check(await request(b.url, 'POST', '/login', { body: { username: 'erin', password: 'correct horse battery' } }), 429, 'rate_limited', '7th attempt');
+      check(await request(b.url, 'POST', '/login', { body: { username: 'erin', password: 'correct horse battery' } }), 429, 'rate_limited', '9th attempt');
       await stream.waitFor(() => stream.frames.length >= 1, 5000, 'retry frame');
       const full = await request(b.url, 'GET', '/events');
       check(full, 503, 'too_many_subscribers', 'second stream with MAX_SUBSCRIBERS=1');
@@ -291,6 +297,18 @@ describe('error bodies', () => {
     } finally {
       stream.close();
       await b.close();
+    }
+    // The per-address cap needs a node with room left: one of its own.
+    const capped = await startBroker({ MAX_STREAMS_PER_IP: '1' });
+    const first = await SseClient.connect(`${capped.url}/events`);
+    try {
+      await first.waitFor(() => first.frames.length >= 1, 5000, 'retry frame');
+      const second = await request(capped.url, 'GET', '/events');
+      check(second, 429, 'too_many_streams', 'second stream from one address with MAX_STREAMS_PER_IP=1');
+      assert.ok(Number(second.headers.get('retry-after')) > 0);
+    } finally {
+      first.close();
+      await capped.close();
     }
     // Every code of the catalogue a caller can provoke on purpose (not internal, unavailable, or
     // method_not_allowed, which Broker never sends: an unknown method is an unknown route).

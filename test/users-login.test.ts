@@ -157,12 +157,15 @@ describe('POST /login', () => {
   });
   after(() => b.close());
 
-  test('returns exactly {"jwt"}: HS256, sub = the user id, company "", exp - iat = EXPIRY', async () => {
+  test('returns {"jwt", "refresh_token", "expires_in"}: HS256, sub = the user id, company "", exp - iat = EXPIRY', async () => {
     const before = Math.floor(nowSeconds());
     const res = await login(b.url, { username, password: PASSWORD });
     const after = Math.ceil(nowSeconds());
     assert.equal(res.status, 200, JSON.stringify(res.body));
-    assert.deepEqual(Object.keys(res.body as object), ['jwt']);
+    // jwt as the original answered (its clients read only that); the refresh pair is ours.
+    assert.deepEqual(Object.keys(res.body as object).sort(), ['expires_in', 'jwt', 'refresh_token']);
+    assert.equal((res.body as { expires_in: number }).expires_in, EXPIRY);
+    assert.match((res.body as { refresh_token: string }).refresh_token, /^[A-Za-z0-9_-]{43}$/);
     const jwt = decodeJwt((res.body as { jwt: string }).jwt);
     assert.equal(jwt.header.alg, 'HS256');
     assert.equal(jwt.payload.sub, userId);

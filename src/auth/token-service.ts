@@ -1,54 +1,91 @@
 import { createSecretKey, type KeyObject } from 'node:crypto';
 import { jwtVerify, SignJWT } from 'jose';
 
-/**
- * HS256 JWTs as the original issued them: `sub` = user id, `company` = "", `exp` = now + EXPIRY.
- * Verification accepts HS256 only (no `none`, no algorithm confusion) and requires `sub`/`exp`.
- */
+/** What a valid access token says. */
+export interface TokenClaims {
+  /** The user id. */
+  readonly sub: string;
+  /** Epoch seconds. */
+  readonly exp: number;
+  /** The session the token belongs to (absent in tokens issued before sessions existed). */
+  readonly sid: string | undefined;
+  /** The user's token generation when it was issued (0 if absent). */
+  readonly gen: number;
+  readonly roles: readonly string[];
+}
+
+export interface TokenSubject {
+  readonly userId: string;
+  readonly sessionId: string;
+  readonly gen: number;
+  readonly roles: readonly string[];
+}
+
 /** Verified tokens remembered (entries); the oldest is forgotten first. */
 const CACHE_SIZE = 10_000;
+/** Seconds a token's lifetime may exceed EXPIRY (clock rounding of `iat`). */
+const LIFETIME_SLACK_S = 1;
 
+/**
+ * HS256 JWTs as the original issued them — `sub` = user id, `company` = "", `exp` = now + EXPIRY —
+ * plus ours: `iat`, `sid` (the session), `gen` (the user's token generation) and `roles`.
+ * Verification accepts HS256 only (no `none`, no algorithm confusion) and requires `sub`/`exp`.
+ * A token that lives longer than EXPIRY is refused: revocations are kept for EXPIRY seconds, so a
+ * longer-lived token (issued under a larger EXPIRY) could outlive the memory of its revocation.
+ */
 export class TokenService {
   private readonly key: KeyObject;
   /**
-   * Token text → its verified subject and expiry. Verifying costs tens of µs (base64, JSON,
-   * HMAC) on every authenticated request; a token is immutable, so a hit only needs the expiry
-   * checked. Keyed by the whole token: a changed byte is a miss and is verified in full.
+   * Token text → its verified claims. Verifying costs tens of µs (base64, JSON, HMAC) on every
+   * authenticated request; a token is immutable, so a hit only needs the expiry checked. Keyed
+   * by the whole token: a changed byte is a miss and is verified in full.
    */
-  private readonly verified = new Map<string, { readonly sub: string; readonly exp: number }>();
+  private readonly verified = new Map<string, TokenClaims>();
 
   constructor(
     secret: string,
-    private readonly expirySeconds: number,
+    readonly expirySeconds: number,
   ) {
     // Imported once: jose signs and verifies about twice as fast with a key object.
     this.key = createSecretKey(Buffer.from(secret, 'utf8'));
   }
 
-  issue(userId: string): Promise<string> {
-    return new SignJWT({ company: '' })
+  issue(subject: TokenSubject): Promise<string> {
+    return new SignJWT({ company: '', sid: subject.sessionId, gen: subject.gen, roles: [...subject.roles] })
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-      .setSubject(userId)
+      .setSubject(subject.userId)
       .setIssuedAt()
       .setExpirationTime(`${this.expirySeconds}s`)
       .sign(this.key);
   }
 
-  /** The user id, or undefined for any token that is not ours, expired or malformed. */
-  async verify(token: string): Promise<string | undefined> {
+  /** The claims, or undefined for any token that is not ours, expired, too long-lived or malformed. */
+  async verify(token: string): Promise<TokenClaims | undefined> {
     const now = Date.now() / 1000;
     const hit = this.verified.get(token);
     if (hit) {
-      if (hit.exp > now) return hit.sub;
+      if (hit.exp > now) return hit;
       this.verified.delete(token);
       return undefined;
     }
     try {
       const { payload } = await jwtVerify(token, this.key, { algorithms: ['HS256'], requiredClaims: ['sub', 'exp'] });
-      if (typeof payload.sub !== 'string' || payload.sub === '' || typeof payload.exp !== 'number') return undefined;
+      const { sub, exp, iat, sid, gen, roles } = payload as Record<string, unknown>;
+      if (typeof sub !== 'string' || sub === '' || typeof exp !== 'number') return undefined;
+      if (exp - (typeof iat === 'number' ? iat : now) > this.expirySeconds + LIFETIME_SLACK_S) return undefined;
+      if (sid !== undefined && typeof sid !== 'string') return undefined;
+      if (gen !== undefined && !(Number.isSafeInteger(gen) && (gen as number) >= 0)) return undefined;
+      if (roles !== undefined && !(Array.isArray(roles) && roles.every((r) => typeof r === 'string'))) return undefined;
+      const claims: TokenClaims = Object.freeze({
+        sub,
+        exp,
+        sid,
+        gen: (gen as number | undefined) ?? 0,
+        roles: Object.freeze([...((roles as string[] | undefined) ?? [])]),
+      });
       if (this.verified.size >= CACHE_SIZE) this.verified.delete(this.verified.keys().next().value as string);
-      this.verified.set(token, { sub: payload.sub, exp: payload.exp });
-      return payload.sub;
+      this.verified.set(token, claims);
+      return claims;
     } catch {
       return undefined;
     }

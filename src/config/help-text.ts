@@ -1,9 +1,16 @@
 import { settings } from './settings.js';
 
+/** The subcommands of `broker`, one line each: listed by `broker --help`, and the commands' summaries. */
+export const COMMAND_SUMMARIES = {
+  serve: 'run the server (the default when no command is given)',
+  users: 'manage users and roles: add, list, disable, enable, roles, passwd (`broker users --help`)',
+} as const;
+
 /** `broker --help`, generated from the settings table so it never drifts from the code. */
 export function helpText(): string {
   const lines = [
-    'Usage: broker [options]',
+    'Usage: broker [serve] [options]',
+    '       broker <command> … (see Commands below)',
     '',
     'Real-time, zero-code API server: users, JWT, scheduled immutable events and',
     'Server-Sent Events with snapshot and resume. Every option can also be given',
@@ -19,6 +26,10 @@ export function helpText(): string {
   lines.push('  -h, --help     Show this help and exit.');
   lines.push('  -v, --version  Print the version and exit.');
   lines.push('');
-  lines.push('Exit status: 0 after a clean shutdown, 2 on invalid configuration, 1 on a fatal error.');
+  lines.push('Commands:');
+  for (const [name, summary] of Object.entries(COMMAND_SUMMARIES)) lines.push(`  ${name.padEnd(8)} ${summary}`);
+  lines.push('');
+  lines.push('Signals: SIGTERM/SIGINT shut down gracefully; SIGHUP reloads the RULES file.');
+  lines.push('Exit status: 0 after a clean shutdown, 2 on invalid configuration or rules, 1 on a fatal error.');
   return `${lines.join('\n')}\n`;
 }

@@ -2,13 +2,32 @@ import { parseArgs } from 'node:util';
 import { ConfigValueError } from './parsers.js';
 import { type Config, type SettingName, settings } from './settings.js';
 
+/** A command's own flag, besides the settings (e.g. `--role` of `broker users add`). */
+export interface ExtraOption {
+  readonly type: 'string' | 'boolean';
+  readonly multiple?: boolean;
+  readonly short?: string;
+}
+
 export type ConfigSource = {
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly argv: readonly string[];
+  /** The command's own flags; their values come back in `extra`. */
+  readonly options?: Readonly<Record<string, ExtraOption>>;
+  /** Whether the command takes positional arguments (they come back in `positionals`). */
+  readonly positionals?: boolean;
 };
 
+/** Values of a command's own flags. */
+export type ExtraValues = Readonly<Record<string, string | boolean | readonly (string | boolean)[] | undefined>>;
+
 export type LoadResult =
-  | { readonly kind: 'config'; readonly config: Config }
+  | {
+      readonly kind: 'config';
+      readonly config: Config;
+      readonly extra?: ExtraValues;
+      readonly positionals?: readonly string[];
+    }
   | { readonly kind: 'help' }
   | { readonly kind: 'version' }
   | { readonly kind: 'invalid'; readonly problems: readonly string[] };
@@ -20,15 +39,22 @@ const names = Object.keys(settings) as SettingName[];
  * every problem at once, so that a bad deployment is fixed in one round trip.
  */
 export function loadConfig(source: ConfigSource): LoadResult {
-  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {
+  const options: Record<string, ExtraOption> = {
     help: { type: 'boolean', short: 'h' },
     version: { type: 'boolean', short: 'v' },
+    ...source.options,
   };
   for (const name of names) options[settings[name].flag] = { type: 'string' };
 
-  let flags: Record<string, string | boolean | undefined>;
+  let flags: Record<string, string | boolean | (string | boolean)[] | undefined>;
+  let positionals: string[];
   try {
-    flags = parseArgs({ args: [...source.argv], options, strict: true, allowPositionals: false }).values;
+    ({ values: flags, positionals } = parseArgs({
+      args: [...source.argv],
+      options,
+      strict: true,
+      allowPositionals: source.positionals === true,
+    }));
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     return { kind: 'invalid', problems: [`${message} (see --help)`] };
@@ -41,7 +67,11 @@ export function loadConfig(source: ConfigSource): LoadResult {
     const flag = flags[settings[name].flag];
     if (typeof flag === 'string') raw[name] = flag;
   }
-  return parseSettings(raw, source.env);
+  const loaded = parseSettings(raw, source.env);
+  if (loaded.kind !== 'config') return loaded;
+  const extra: Record<string, string | boolean | readonly (string | boolean)[] | undefined> = {};
+  for (const key of Object.keys(source.options ?? {})) extra[key] = flags[key];
+  return { ...loaded, extra, positionals };
 }
 
 /**

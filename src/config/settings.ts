@@ -70,6 +70,20 @@ export const settings = {
     parse: nonEmpty,
     secret: true,
   }),
+  refreshExpiry: setting({
+    env: 'REFRESH_EXPIRY',
+    flag: 'refresh-expiry',
+    default: String(30 * 24 * 3600),
+    doc: 'Lifetime of a refresh token, in seconds (60 s to 1 year); each use replaces it with a new one of the same lifetime.',
+    parse: integer(60, 365 * 24 * 3600),
+  }),
+  rules: setting<string>({
+    env: 'RULES',
+    flag: 'rules',
+    default: undefined,
+    doc: 'JSON file of access rules (who may read and write which event names; docs/access.md). Unset: every name is readable by anyone and writable by any user. SIGHUP reloads it.',
+    parse: nonEmpty,
+  }),
   databaseUrl: setting<DatabaseUrl>({
     env: 'DATABASE_URL',
     flag: 'database-url',
@@ -134,6 +148,20 @@ export const settings = {
     doc: 'Most concurrent streams; more get 503. 0 = automatic: the open-file limit minus 500 descriptors kept for the database and other requests.',
     parse: integer(0, 10_000_000),
   }),
+  maxStreamsPerUser: setting({
+    env: 'MAX_STREAMS_PER_USER',
+    flag: 'max-streams-per-user',
+    default: '100',
+    doc: 'Most concurrent streams one user (with a token) may hold on a node; more get 429. 0 = no limit.',
+    parse: integer(0, 10_000_000),
+  }),
+  maxStreamsPerIp: setting({
+    env: 'MAX_STREAMS_PER_IP',
+    flag: 'max-streams-per-ip',
+    default: '1000',
+    doc: 'Most concurrent streams without a token from one client address (the real one behind TRUST_PROXY) on a node; more get 429. 0 = no limit.',
+    parse: integer(0, 10_000_000),
+  }),
   bodyLimit: setting({
     env: 'BODY_LIMIT',
     flag: 'body-limit',
@@ -168,7 +196,10 @@ export type Settings = typeof settings;
 export type SettingName = keyof Settings;
 type ValueOf<S> = S extends Setting<infer T> ? T : never;
 
-/** The parsed, frozen configuration. SECRET is the only setting without a default. */
-export type Config = { readonly [K in Exclude<SettingName, 'secret'>]: ValueOf<Settings[K]> } & {
-  readonly secret: string | undefined;
+/** Settings without a default: undefined when not given. */
+type Optional = 'secret' | 'rules';
+
+/** The parsed, frozen configuration. */
+export type Config = { readonly [K in Exclude<SettingName, Optional>]: ValueOf<Settings[K]> } & {
+  readonly [K in Optional]: ValueOf<Settings[K]> | undefined;
 };

@@ -18,5 +18,11 @@ export interface Fanout {
   wakeOthers(dueAt: number | undefined): Promise<void>;
   /** Registers the node's scheduler; `dueAt` undefined means "recompute". */
   onWake(sink: (dueAt: number | undefined) => void): void;
+  /**
+   * Registers the node's auth change feed: called when another process logged an auth change
+   * (it then reads the log). A fan-out that cannot hear other processes never calls it; the
+   * feed's polling covers them.
+   */
+  onAuthChange(sink: () => void): void;
   close(): Promise<void>;
 }

@@ -18,6 +18,9 @@ export class MemoryFanout implements Fanout {
 
   onWake(): void {}
 
+  /** Other processes on the same SQLite file (the CLI) are heard by the feed's polling. */
+  onAuthChange(): void {}
+
   async close(): Promise<void> {
     this.sinks.length = 0;
   }

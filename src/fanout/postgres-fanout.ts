@@ -1,6 +1,6 @@
 import postgres, { type Sql } from 'postgres';
 import type { Logger } from 'pino';
-import { RELEASED_CHANNEL, WAKE_CHANNEL } from '../store/postgres/postgres-schema.js';
+import { AUTH_CHANNEL, RELEASED_CHANNEL, WAKE_CHANNEL } from '../store/postgres/postgres-schema.js';
 import type { Seq } from '../store/store.js';
 import type { Fanout } from './fanout.js';
 
@@ -15,6 +15,7 @@ import type { Fanout } from './fanout.js';
 export class PostgresFanout implements Fanout {
   private readonly releasedSinks: ((upTo: Seq) => void)[] = [];
   private readonly wakeSinks: ((dueAt: number | undefined) => void)[] = [];
+  private readonly authSinks: (() => void)[] = [];
   private readonly listener: Sql;
 
   private constructor(
@@ -52,6 +53,9 @@ export class PostgresFanout implements Fanout {
       if (dueAt !== undefined && !Number.isFinite(dueAt)) return;
       for (const sink of this.wakeSinks) sink(dueAt);
     });
+    await this.listener.listen(AUTH_CHANNEL, () => {
+      for (const sink of this.authSinks) sink();
+    });
   }
 
   private async catchUp(): Promise<void> {
@@ -60,6 +64,7 @@ export class PostgresFanout implements Fanout {
       const upTo = Number(row?.seq ?? 0);
       for (const sink of this.releasedSinks) sink(upTo);
       for (const sink of this.wakeSinks) sink(undefined);
+      for (const sink of this.authSinks) sink();
     } catch (error) {
       this.log.warn({ err: error }, 'fan-out catch-up failed; the next notification retries');
     }
@@ -82,9 +87,14 @@ export class PostgresFanout implements Fanout {
     this.wakeSinks.push(sink);
   }
 
+  onAuthChange(sink: () => void): void {
+    this.authSinks.push(sink);
+  }
+
   async close(): Promise<void> {
     this.releasedSinks.length = 0;
     this.wakeSinks.length = 0;
+    this.authSinks.length = 0;
     await this.listener.end({ timeout: 2 });
   }
 }

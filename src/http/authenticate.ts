@@ -1,10 +1,6 @@
 import type { FastifyRequest } from 'fastify';
-import type { TokenService } from '../auth/token-service.js';
-import { AppError } from '../errors/app-error.js';
 
-/** Tokens longer than this are not ours (ours are ~200 bytes); refused before any crypto. */
-const MAX_TOKEN_LENGTH = 4096;
-
+/** The `Authorization: Bearer` token, if any. */
 export function bearerToken(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization;
   if (typeof header !== 'string') return undefined;
@@ -26,12 +22,4 @@ export function cookieToken(request: FastifyRequest): string | undefined {
     }
   }
   return undefined;
-}
-
-/** The user id of a valid token, or a 401. */
-export async function authenticate(tokens: TokenService, token: string | undefined): Promise<string> {
-  if (token === undefined || token === '') throw new AppError('unauthorized', 'A Bearer token is required.');
-  const userId = token.length <= MAX_TOKEN_LENGTH ? await tokens.verify(token) : undefined;
-  if (userId === undefined) throw new AppError('unauthorized', 'The token is invalid or expired.');
-  return userId;
 }

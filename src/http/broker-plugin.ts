@@ -2,8 +2,10 @@ import cors from '@fastify/cors';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { AppError } from '../errors/app-error.js';
 import type { BrokerDeps } from './broker-deps.js';
+import { adminRoutes } from './routes/admin-routes.js';
 import { consoleRoutes } from './routes/console-routes.js';
 import { eventRoutes } from './routes/event-routes.js';
+import { meRoutes } from './routes/me-routes.js';
 import { opsRoutes } from './routes/ops-routes.js';
 import { streamRoutes } from './routes/stream-routes.js';
 import { userRoutes } from './routes/user-routes.js';
@@ -32,7 +34,7 @@ export const brokerPlugin: FastifyPluginAsync<BrokerPluginOptions> = async (app,
     origin: anyOrigin ? '*' : [...origins],
     // Credentials (the access_token cookie) only with named origins: browsers refuse them with *.
     credentials: !anyOrigin,
-    methods: ['GET', 'POST', 'OPTIONS'],
+    methods: ['GET', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
     allowedHeaders: ['Content-Type', 'Authorization', 'Last-Event-ID'],
     exposedHeaders: ['X-Next-After', 'Retry-After'],
     maxAge: 600,
@@ -60,6 +62,8 @@ export const brokerPlugin: FastifyPluginAsync<BrokerPluginOptions> = async (app,
 
 function registerRoutes(app: FastifyInstance, deps: BrokerDeps): void {
   userRoutes(app, deps);
+  meRoutes(app, deps);
+  adminRoutes(app, deps);
   eventRoutes(app, deps);
   streamRoutes(app, deps);
   opsRoutes(app, deps);

@@ -15,6 +15,10 @@ export function bodyReader<S extends TSchema>(schema: S): (value: unknown) => St
     }
     const first = [...validator.Errors(value)].find((e) => e.keyword !== 'boolean');
     if (!first) throw new AppError('invalid_input');
+    if (first.keyword === 'additionalProperties') {
+      const extra = (first.params as { additionalProperties?: string[] }).additionalProperties ?? [];
+      throw new AppError('invalid_input', `unknown field ${extra.map((f) => JSON.stringify(f)).join(', ')}`);
+    }
     if (first.keyword === 'required') {
       const missing = (first.params as { requiredProperties?: string[] }).requiredProperties ?? [];
       throw new AppError('invalid_input', `${missing.join(', ')} ${missing.length > 1 ? 'are' : 'is'} required`);

@@ -4,7 +4,10 @@ import { afterEach, beforeEach, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
 import type { EventStore } from '../store/store.js';
+import { AccessPolicy } from '../access/access-policy.js';
+import { loadRules } from '../access/load-rules.js';
 import { Hub, type HubMetrics } from './hub.js';
+import { StreamFilter } from './stream-filter.js';
 import type { SubscriberSink } from './subscriber-sink.js';
 
 /** A sink that records frames; `stalled` makes it report a growing unsent buffer (a slow client). */
@@ -62,6 +65,9 @@ const metrics = (): HubMetrics & { drops: number; count: number } => {
   return m;
 };
 
+/** The default rules: every name public. */
+const open = new AccessPolicy(loadRules(undefined));
+
 describe('Hub', () => {
   let store: SqliteStore;
   let now = 1000;
@@ -84,7 +90,7 @@ describe('Hub', () => {
 
   test('a slow subscriber is dropped while a fast one keeps receiving', async () => {
     const m = metrics();
-    const hub = new Hub(store.events, { sendBufferLimit: 1024, heartbeatMs: 60_000, retryMs: 1000, pageSize: 100 }, m, pino({ level: 'silent' }));
+    const hub = new Hub(store.events, open, { sendBufferLimit: 1024, heartbeatMs: 60_000, retryMs: 1000, pageSize: 100 }, m, pino({ level: 'silent' }));
     await hub.start();
     const fast = new FakeSink();
     const slow = new FakeSink();
@@ -120,7 +126,7 @@ describe('Hub', () => {
         return store.events.readLatest(q);
       },
     };
-    const hub = new Hub(slowStore, { sendBufferLimit: 1 << 20, heartbeatMs: 60_000, retryMs: 1000, pageSize: 3 }, metrics(), pino({ level: 'silent' }));
+    const hub = new Hub(slowStore, open, { sendBufferLimit: 1 << 20, heartbeatMs: 60_000, retryMs: 1000, pageSize: 3 }, metrics(), pino({ level: 'silent' }));
     await hub.start();
     for (const n of ['a', 'b', 'c', 'd']) await release(hub, n, 1);
     const sink = new FakeSink();
@@ -139,11 +145,11 @@ describe('Hub', () => {
   });
 
   test('resume from a seq replays with a name filter, then joins live without a gap', async () => {
-    const hub = new Hub(store.events, { sendBufferLimit: 1 << 20, heartbeatMs: 60_000, retryMs: 1000, pageSize: 2 }, metrics(), pino({ level: 'silent' }));
+    const hub = new Hub(store.events, open, { sendBufferLimit: 1 << 20, heartbeatMs: 60_000, retryMs: 1000, pageSize: 2 }, metrics(), pino({ level: 'silent' }));
     await hub.start();
     for (const n of ['x', 'y', 'x', 'y', 'x']) await release(hub, n, 1);
     const sink = new FakeSink();
-    await hub.subscribe(sink, { lastEventId: 1, names: ['x'] });
+    await hub.subscribe(sink, { lastEventId: 1, filter: StreamFilter.parse(['x']) });
     await release(hub, 'y', 1);
     await release(hub, 'x', 1);
     await settle();
@@ -151,7 +157,7 @@ describe('Hub', () => {
   });
 
   test('an id beyond the sequence (a reset database) gets a snapshot instead of silence', async () => {
-    const hub = new Hub(store.events, { sendBufferLimit: 1 << 20, heartbeatMs: 60_000, retryMs: 1000, pageSize: 10 }, metrics(), pino({ level: 'silent' }));
+    const hub = new Hub(store.events, open, { sendBufferLimit: 1 << 20, heartbeatMs: 60_000, retryMs: 1000, pageSize: 10 }, metrics(), pino({ level: 'silent' }));
     await hub.start();
     await release(hub, 'k', 1);
     const sink = new FakeSink();
@@ -171,7 +177,7 @@ describe('Hub', () => {
         return store.events.readReleased(q);
       },
     };
-    const hub = new Hub(flaky, { sendBufferLimit: 1 << 20, heartbeatMs: 60_000, retryMs: 1000, pageSize: 10 }, metrics(), pino({ level: 'silent' }));
+    const hub = new Hub(flaky, open, { sendBufferLimit: 1 << 20, heartbeatMs: 60_000, retryMs: 1000, pageSize: 10 }, metrics(), pino({ level: 'silent' }));
     await hub.start();
     const sink = new FakeSink();
     await hub.subscribe(sink, {});
@@ -193,7 +199,7 @@ describe('Hub', () => {
         return store.events.readReleased(q);
       },
     };
-    const hub = new Hub(counting, { sendBufferLimit: 1 << 20, heartbeatMs: 60_000, retryMs: 1000, pageSize: 10 }, metrics(), pino({ level: 'silent' }));
+    const hub = new Hub(counting, open, { sendBufferLimit: 1 << 20, heartbeatMs: 60_000, retryMs: 1000, pageSize: 10 }, metrics(), pino({ level: 'silent' }));
     await hub.start();
     const sink = new FakeSink();
     await hub.subscribe(sink, {});
@@ -223,7 +229,7 @@ describe('Hub', () => {
   });
 
   test('heartbeats go to every live stream on one shared timer', async () => {
-    const hub = new Hub(store.events, { sendBufferLimit: 1 << 20, heartbeatMs: 20, retryMs: 1000, pageSize: 10 }, metrics(), pino({ level: 'silent' }));
+    const hub = new Hub(store.events, open, { sendBufferLimit: 1 << 20, heartbeatMs: 20, retryMs: 1000, pageSize: 10 }, metrics(), pino({ level: 'silent' }));
     await hub.start();
     const sinks = [new FakeSink(), new FakeSink()];
     for (const s of sinks) await hub.subscribe(s, {});

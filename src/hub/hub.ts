@@ -1,7 +1,11 @@
 import type { Logger } from 'pino';
-import type { EventStore, ReleasedEvent, Seq } from '../store/store.js';
-import { eventFrame, heartbeatFrame, retryFrame } from './sse-frame.js';
-import { Subscriber } from './subscriber.js';
+import { type AccessPolicy, type NameAccess, permits } from '../access/access-policy.js';
+import { ANONYMOUS } from '../access/caller.js';
+import { DeadlineQueue } from '../lib/deadline-queue.js';
+import type { AuthChange, EventStore, ReleasedEvent, Seq } from '../store/store.js';
+import { commentFrame, eventFrame, heartbeatFrame, retryFrame } from './sse-frame.js';
+import { StreamFilter } from './stream-filter.js';
+import { type StreamReader, Subscriber } from './subscriber.js';
 import type { SubscriberSink } from './subscriber-sink.js';
 
 export interface HubOptions {
@@ -20,10 +24,17 @@ export interface HubMetrics {
 }
 
 export interface SubscribeRequest {
-  readonly names?: readonly string[];
+  /** The names asked for (default: every name). */
+  readonly filter?: StreamFilter;
   /** Resume after this seq; undefined = snapshot of the latest value of every name. */
   readonly lastEventId?: Seq;
+  /** Who reads (default: anonymous, bound to no token). */
+  readonly reader?: StreamReader;
 }
+
+const ANONYMOUS_READER: StreamReader = { caller: ANONYMOUS };
+const expiredFrame = commentFrame('token expired: reconnect with a fresh token');
+const revokedFrame = commentFrame('token revoked: log in again');
 
 /**
  * Delivers released events to this node's subscribers. The hub keeps one cursor: the highest
@@ -34,10 +45,22 @@ export interface SubscribeRequest {
  * live set, then joins synchronously once it has reached the cursor; since joining happens in
  * the same tick as that check, no release can fall between the two (no gap), and deliveries at
  * or below its `lastSeq` are skipped (no duplicate).
+ *
+ * A stream receives only the names its reader may read (the access rules). That costs nothing
+ * when every name is public (the default); otherwise the decision is made once per name and
+ * batch (AccessPolicy caches it) and once per kind of reader: streams with the same filter and
+ * reader kind share one chunk, and only a stream whose own `{user}` names are in the batch gets
+ * a chunk of its own.
  */
 export class Hub {
   private readonly live = new Set<Subscriber>();
   private readonly joining = new Set<Subscriber>();
+  /** Token-bound streams by user id, to close them when the user's tokens are revoked. */
+  private readonly byUser = new Map<string, Set<Subscriber>>();
+  /** Token-bound streams by their token's expiry. */
+  private readonly expiries = new DeadlineQueue<Subscriber>((due) => {
+    for (const sub of due) this.endWith(sub, expiredFrame);
+  });
   private closed = false;
   private readonly observers = new Set<(events: readonly ReleasedEvent[]) => void>();
   private cursor: Seq = 0;
@@ -55,6 +78,7 @@ export class Hub {
 
   constructor(
     private readonly store: EventStore,
+    private readonly access: AccessPolicy,
     private readonly options: HubOptions,
     private readonly metrics: HubMetrics,
     private readonly log: Logger,
@@ -110,17 +134,19 @@ export class Hub {
   }
 
   async subscribe(sink: SubscriberSink, request: SubscribeRequest): Promise<void> {
-    const sub = new Subscriber(sink, request.names);
+    const sub = new Subscriber(sink, request.filter ?? StreamFilter.all, request.reader ?? ANONYMOUS_READER);
     this.joining.add(sub);
     this.metrics.subscribers(this.size);
+    this.bind(sub);
     sink.onClose(() => {
       this.joining.delete(sub);
       this.live.delete(sub);
+      this.unbind(sub);
       this.metrics.subscribers(this.size);
     });
     try {
       sink.write(this.retry);
-      await this.catchUp(sub, request);
+      await this.catchUp(sub, request.lastEventId);
     } catch (error) {
       this.log.warn({ err: error }, 'stream catch-up failed; closing the stream');
       sink.destroy();
@@ -139,14 +165,78 @@ export class Hub {
   close(): void {
     this.closed = true;
     if (this.heartbeat) clearInterval(this.heartbeat);
+    this.expiries.clear();
     for (const sub of [...this.live, ...this.joining]) sub.sink.end();
   }
 
-  private async catchUp(sub: Subscriber, request: SubscribeRequest): Promise<void> {
+  /**
+   * An auth change (made here or on another node): ends the streams of tokens it revokes — those
+   * of the user issued before generation `gen`, or of the ended session — with a comment saying why.
+   */
+  revoke(change: AuthChange): void {
+    const subs = this.byUser.get(change.userId);
+    if (!subs) return;
+    for (const sub of [...subs]) {
+      const token = sub.reader.token;
+      if (!token) continue;
+      const older = change.gen !== undefined && token.gen < change.gen;
+      const ended = change.sessionId !== undefined && token.sessionId === change.sessionId;
+      if (older || ended) this.endWith(sub, revokedFrame);
+    }
+  }
+
+  /** Open token-bound streams (for tests and metrics). */
+  get boundStreams(): number {
+    let n = 0;
+    for (const subs of this.byUser.values()) n += subs.size;
+    return n;
+  }
+
+  private bind(sub: Subscriber): void {
+    const token = sub.reader.token;
+    const userId = sub.reader.caller.userId;
+    if (!token || userId === undefined) return;
+    let subs = this.byUser.get(userId);
+    if (!subs) {
+      subs = new Set();
+      this.byUser.set(userId, subs);
+    }
+    subs.add(sub);
+    this.expiries.add(token.expiresAtMs, sub);
+  }
+
+  private unbind(sub: Subscriber): void {
+    const token = sub.reader.token;
+    const userId = sub.reader.caller.userId;
+    if (!token || userId === undefined) return;
+    const subs = this.byUser.get(userId);
+    subs?.delete(sub);
+    if (subs?.size === 0) this.byUser.delete(userId);
+    this.expiries.remove(token.expiresAtMs, sub);
+  }
+
+  /** Says why in a comment, then ends the stream (what was queued before is still sent). */
+  private endWith(sub: Subscriber, why: Buffer): void {
+    if (sub.sink.closed) return;
+    sub.sink.write(why);
+    sub.sink.end();
+  }
+
+  /** May `sub` read an event of this name? (Per event: for catch-up and personal chunks.) */
+  private readable(sub: Subscriber, name: string): boolean {
+    if (this.access.allPublicRead) return true;
+    const caller = sub.reader.caller;
+    if (caller.admin) return true;
+    const access = this.access.access(name);
+    return access !== undefined && permits(access.read, caller, access.owner);
+  }
+
+  private async catchUp(sub: Subscriber, lastEventId: Seq | undefined): Promise<void> {
     const { pageSize } = this.options;
-    const names = request.names;
+    // Exact names are filtered by the store; patterns are matched here, on each page.
+    const names = sub.filter.storeNames;
     const storeSeq = await this.store.lastSeq();
-    if (request.lastEventId === undefined || request.lastEventId > storeSeq) {
+    if (lastEventId === undefined || lastEventId > storeSeq) {
       // Snapshot as of storeSeq. An id from the future (a reset database) gets a snapshot too:
       // waiting for the sequence to reach it would hide everything until then.
       let after = 0;
@@ -158,7 +248,7 @@ export class Hub {
       }
       sub.lastSeq = storeSeq;
     } else {
-      sub.lastSeq = request.lastEventId;
+      sub.lastSeq = lastEventId;
     }
     // Replay (seq > lastSeq) until the hub's cursor is reached; the check and the join that
     // follows happen in one tick.
@@ -175,7 +265,7 @@ export class Hub {
 
   /** Catch-up write: waits for the socket to drain instead of dropping. */
   private async send(sub: Subscriber, events: readonly ReleasedEvent[]): Promise<void> {
-    const fresh = events.filter((e) => e.seq > sub.lastSeq);
+    const fresh = events.filter((e) => e.seq > sub.lastSeq && sub.filter.wants(e.event) && this.readable(sub, e.event));
     if (fresh.length === 0) return;
     if (!sub.sink.write(Buffer.concat(fresh.map(eventFrame)))) await sub.sink.waitDrain();
     this.metrics.delivered(fresh.length);
@@ -232,23 +322,29 @@ export class Hub {
     const frames = events.map(eventFrame);
     const first = (events[0] as ReleasedEvent).seq;
     const last = (events[events.length - 1] as ReleasedEvent).seq;
-    // One chunk per distinct filter in this batch, built on first use and shared by every
-    // stream with that filter: the per-subscriber work is a map lookup and a socket write.
-    const chunks = new Map<string, { chunk: Buffer | undefined; frames: number }>();
+    const view = this.access.allPublicRead ? undefined : this.batchAccess(events);
+    // One chunk per distinct filter (and, under rules, kind of reader) in this batch, built on
+    // first use and shared by every stream with that key: the per-subscriber work is a map lookup
+    // and a socket write. A stream whose own `{user}` names are in the batch gets its own.
+    const chunks = new Map<string, Picked>();
     let delivered = 0;
     let written = 0;
     for (const sub of this.live) {
       if (++written % WRITES_PER_TURN === 0) await nextTurn();
       if (sub.sink.closed) continue;
-      let picked: { chunk: Buffer | undefined; frames: number } | undefined;
-      if (sub.lastSeq < first) {
-        picked = chunks.get(sub.filterKey);
+      let picked: Picked | undefined;
+      const userId = sub.reader.caller.userId;
+      const personal = view !== undefined && userId !== undefined && view.owners.has(userId);
+      if (sub.lastSeq < first && !personal) {
+        const key = view ? sub.chunkKey : sub.filter.key;
+        picked = chunks.get(key);
         if (!picked) {
-          picked = pick(events, frames, sub, 0);
-          chunks.set(sub.filterKey, picked);
+          picked = view ? pick(events, frames, 0, (e, i) => sub.filter.wants(e.event) && view.kind(sub, i)) : pick(events, frames, 0, (e) => sub.filter.wants(e.event));
+          chunks.set(key, picked);
         }
       } else {
-        picked = pick(events, frames, sub, sub.lastSeq); // joined in the middle of this batch
+        // Joined in the middle of this batch, or has names of its own in it.
+        picked = pick(events, frames, sub.lastSeq, (e, i) => sub.filter.wants(e.event) && (!view || view.one(sub, i)));
       }
       sub.lastSeq = last;
       if (!picked.chunk) continue;
@@ -256,6 +352,27 @@ export class Hub {
       this.write(sub, picked.chunk);
     }
     this.metrics.delivered(delivered);
+  }
+
+  /**
+   * The access decisions of a batch, made once per event: whether a kind of reader may read it
+   * (shared by every stream of that kind), and whose `{user}` names it holds.
+   */
+  private batchAccess(events: readonly ReleasedEvent[]): BatchAccess {
+    const decisions: (NameAccess | undefined)[] = events.map((e) => this.access.access(e.event));
+    const owners = new Set<string>();
+    for (const d of decisions) if (d?.owner !== undefined && d.read.owner) owners.add(d.owner);
+    const access = this.access;
+    return {
+      owners,
+      kind: (sub, i) => access.mayReadAsKind(sub.reader.caller, decisions[i]),
+      one: (sub, i) => {
+        const caller = sub.reader.caller;
+        if (caller.admin) return true;
+        const d = decisions[i];
+        return d !== undefined && permits(d.read, caller, d.owner);
+      },
+    };
   }
 
   /**
@@ -296,16 +413,30 @@ const WRITES_PER_TURN = 128;
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-/** The frames of `events` after `after` that `sub`'s filter wants, as one buffer (or none). */
+interface Picked {
+  readonly chunk: Buffer | undefined;
+  readonly frames: number;
+}
+
+interface BatchAccess {
+  /** Users whose `{user}` names (readable by their owner) are in the batch. */
+  readonly owners: ReadonlySet<string>;
+  /** Whether every reader of `sub`'s kind may read event `i` (owner not considered). */
+  kind(sub: Subscriber, i: number): boolean;
+  /** Whether `sub` itself may read event `i` (owner included). */
+  one(sub: Subscriber, i: number): boolean;
+}
+
+/** The frames of `events` after `after` that `wanted` keeps, as one buffer (or none). */
 function pick(
   events: readonly ReleasedEvent[],
   frames: readonly Buffer[],
-  sub: Subscriber,
   after: Seq,
-): { chunk: Buffer | undefined; frames: number } {
+  wanted: (event: ReleasedEvent, index: number) => boolean,
+): Picked {
   const chosen: Buffer[] = [];
   events.forEach((e, i) => {
-    if (e.seq > after && sub.wants(e.event)) chosen.push(frames[i] as Buffer);
+    if (e.seq > after && wanted(e, i)) chosen.push(frames[i] as Buffer);
   });
   if (chosen.length === 0) return { chunk: undefined, frames: 0 };
   return { chunk: chosen.length === 1 ? chosen[0] : Buffer.concat(chosen), frames: chosen.length };

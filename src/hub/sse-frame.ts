@@ -16,3 +16,8 @@ export function retryFrame(milliseconds: number): Buffer {
 
 /** A comment line: ignored by every SSE parser, keeps proxies and NATs from idling us out. */
 export const heartbeatFrame: Buffer = Buffer.from(':hb\n\n');
+
+/** A comment frame (`: text`), e.g. why a stream is about to end. `text` is ours, one line. */
+export function commentFrame(text: string): Buffer {
+  return Buffer.from(`: ${text.replace(/[\r\n]/g, ' ')}\n\n`);
+}

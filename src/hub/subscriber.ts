@@ -1,5 +1,22 @@
+import type { Caller } from '../access/caller.js';
 import type { Seq } from '../store/store.js';
+import type { StreamFilter } from './stream-filter.js';
 import type { SubscriberSink } from './subscriber-sink.js';
+
+/** Who reads a stream, and the token it is bound to (if any). */
+export interface StreamReader {
+  readonly caller: Caller;
+  /**
+   * Set when the stream was opened with a token that matters: it ends when the token expires,
+   * or when the token's session or generation is revoked.
+   */
+  readonly token?: {
+    readonly sessionId: string | undefined;
+    readonly gen: number;
+    /** Epoch ms. */
+    readonly expiresAtMs: number;
+  };
+}
 
 /**
  * One stream. `lastSeq` is the highest release seq this subscriber has been brought up to
@@ -9,22 +26,16 @@ import type { SubscriberSink } from './subscriber-sink.js';
 export class Subscriber {
   lastSeq: Seq = 0;
   /**
-   * Identity of the filter: streams with the same names share one encoded chunk per batch
-   * ('' = every name).
+   * Streams with the same chunk key receive the same bytes for a batch (apart from names bound
+   * to their own user by `{user}`): the same filter, read by the same kind of reader.
    */
-  readonly filterKey: string;
-  private readonly nameSet: ReadonlySet<string> | undefined;
+  readonly chunkKey: string;
 
   constructor(
     readonly sink: SubscriberSink,
-    /** Only these event names; undefined = all. */
-    readonly names: readonly string[] | undefined,
+    readonly filter: StreamFilter,
+    readonly reader: StreamReader,
   ) {
-    this.nameSet = names && new Set(names);
-    this.filterKey = names === undefined ? '' : `=${[...new Set(names)].sort().join('\u0000')}`;
-  }
-
-  wants(event: string): boolean {
-    return this.nameSet === undefined || this.nameSet.has(event);
+    this.chunkKey = `${filter.key}\u0001${reader.caller.readerKey}`;
   }
 }

@@ -1,3 +1,5 @@
+import { userCaller } from '../access/caller.js';
+import { ADMIN_ROLE } from '../access/roles.js';
 import type { BrokerCore } from '../broker-core.js';
 import type { ReleasedEvent, Seq } from '../store/store.js';
 
@@ -55,7 +57,8 @@ export function brokerHooks(core: BrokerCore, closed: AbortSignal): BrokerHooks 
   return {
     async publish(input) {
       const timestamp = input.timestamp instanceof Date ? input.timestamp.getTime() / 1000 : input.timestamp;
-      const stored = await core.deps.events.insert(input.userId ?? SYSTEM_USER_ID, {
+      // The host program is trusted like an admin: the access rules do not bind it.
+      const stored = await core.deps.events.insert(userCaller(input.userId ?? SYSTEM_USER_ID, [ADMIN_ROLE]), {
         event: input.event,
         data: input.data,
         timestamp,

@@ -1,3 +1,5 @@
+import { loadRules } from '../access/load-rules.js';
+import { compileRules, type Rules, RulesError } from '../access/rules.js';
 import { parseSettings } from '../config/load-config.js';
 import { type Config, type SettingName, settings } from '../config/settings.js';
 
@@ -13,6 +15,12 @@ export interface BrokerOptions {
   readonly origin?: string | readonly string[];
   readonly expiry?: number;
   readonly secret?: string;
+  readonly refreshExpiry?: number;
+  /**
+   * Access rules: the path of a rules file (as RULES), or the rules document itself,
+   * e.g. `{ rules: [{ names: '>', read: 'public', write: 'user' }] }` (docs/access.md).
+   */
+  readonly rules?: string | { readonly rules: readonly unknown[] };
   readonly databaseUrl?: string;
   readonly bcryptCost?: number;
   readonly passwordMinLength?: number;
@@ -22,6 +30,8 @@ export interface BrokerOptions {
   readonly retry?: number;
   readonly sendBufferLimit?: number;
   readonly maxSubscribers?: number;
+  readonly maxStreamsPerUser?: number;
+  readonly maxStreamsPerIp?: number;
   readonly bodyLimit?: number;
   readonly trustProxy?: boolean;
   readonly shutdownTimeout?: number;
@@ -46,13 +56,32 @@ export class BrokerConfigError extends Error {
 
 const names = new Set<string>(Object.keys(settings));
 
-/** Validates options (and the environment fallback) into a frozen Config, or throws BrokerConfigError. */
-export function resolveConfig(options: BrokerOptions | string = {}): Config {
+/** A Broker's configuration from library options: the settings, and rules given as a document. */
+export interface ResolvedOptions {
+  readonly config: Config;
+  /** Rules given as a document (the `rules` option as an object); a file is read by the core. */
+  readonly rules: Rules | undefined;
+}
+
+/**
+ * Validates options (and the environment fallback) into a frozen Config and the rules, or throws
+ * BrokerConfigError listing every problem (an invalid rules file or document included).
+ */
+export function resolveOptions(options: BrokerOptions | string = {}): ResolvedOptions {
   const opts: BrokerOptions = typeof options === 'string' ? { origin: options } : options;
   const problems: string[] = [];
   const raw: Partial<Record<SettingName, string>> = {};
+  let rules: Rules | undefined;
+  if (typeof opts.rules === 'object' && opts.rules !== null) {
+    try {
+      rules = compileRules(opts.rules);
+    } catch (error) {
+      if (!(error instanceof RulesError)) throw error;
+      problems.push(`rules: ${error.message}`);
+    }
+  }
   for (const [key, value] of Object.entries(opts)) {
-    if (key === 'env' || value === undefined) continue;
+    if (key === 'env' || value === undefined || (key === 'rules' && typeof value === 'object')) continue;
     if (!names.has(key)) {
       problems.push(`unknown option "${key}"`);
       continue;
@@ -64,8 +93,17 @@ export function resolveConfig(options: BrokerOptions | string = {}): Config {
   }
   const loaded = parseSettings(raw, opts.env ?? process.env);
   if (loaded.kind === 'invalid') problems.push(...loaded.problems.map(renameForOptions));
+  if (loaded.kind === 'config' && rules === undefined && loaded.config.rules !== undefined) {
+    // A file: read now, so that a bad one is reported with the other problems.
+    try {
+      rules = loadRules(loaded.config.rules);
+    } catch (error) {
+      if (!(error instanceof RulesError)) throw error;
+      problems.push(`rules (RULES): ${error.message}`);
+    }
+  }
   if (problems.length > 0 || loaded.kind !== 'config') throw new BrokerConfigError(problems);
-  return loaded.config;
+  return { config: loaded.config, rules };
 }
 
 /** "PORT (--port) must…" → "port (PORT) must…": name the option the caller wrote. */

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { type BrokerCore, createBrokerCore } from '../broker-core.js';
 import { brokerPlugin } from '../http/broker-plugin.js';
 import { type BrokerHooks, brokerHooks, type ReleasedOptions } from './broker-hooks.js';
-import { type BrokerOptions, resolveConfig } from './broker-options.js';
+import { type BrokerOptions, resolveOptions } from './broker-options.js';
 
 export interface MountedBroker extends BrokerHooks {
   /** Register it on the host app: `await app.register(broker.plugin, { prefix: '/broker' })`. */
@@ -18,7 +18,7 @@ export interface MountedBroker extends BrokerHooks {
  * ignored: the host listens.
  */
 export function brokerFastify(options: BrokerOptions | string = {}): MountedBroker {
-  const config = resolveConfig(options);
+  const { config, rules } = resolveOptions(options);
   let core: BrokerCore | undefined;
   const closed = new AbortController();
   const started = (): BrokerHooks => {
@@ -28,7 +28,7 @@ export function brokerFastify(options: BrokerOptions | string = {}): MountedBrok
 
   const plugin: FastifyPluginAsync = async (app) => {
     if (core) throw new Error('this Broker is already mounted; create another with brokerFastify()');
-    const mounted = await createBrokerCore(config, app.log as Logger);
+    const mounted = await createBrokerCore(config, app.log as Logger, { rules });
     core = mounted;
     await app.register(brokerPlugin, { deps: mounted.deps, origins: config.origin, bodyLimit: config.bodyLimit });
     app.addHook('onReady', () => mounted.start());

@@ -4,7 +4,7 @@ import { createBrokerCore } from '../broker-core.js';
 import { brokerPlugin } from '../http/broker-plugin.js';
 import { createLogger } from '../logger.js';
 import { type BrokerHooks, brokerHooks } from './broker-hooks.js';
-import { type BrokerOptions, resolveConfig } from './broker-options.js';
+import { type BrokerOptions, resolveOptions } from './broker-options.js';
 
 export interface BrokerHandler extends BrokerHooks {
   /** A `node:http` request listener: call it for the requests Broker should answer. */
@@ -21,9 +21,9 @@ export async function createBrokerHandler(
   options: BrokerOptions & { readonly prefix?: string } = {},
 ): Promise<BrokerHandler> {
   const { prefix, ...rest } = options;
-  const config = resolveConfig(rest);
+  const { config, rules } = resolveOptions(rest);
   const log = createLogger(config.logLevel);
-  const core = await createBrokerCore(config, log);
+  const core = await createBrokerCore(config, log, { rules });
   let handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
   // Fastify is only the router here: the host owns the listening server.
   const app = createFastify(config, log, (h) => {

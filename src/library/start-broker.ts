@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { createBroker } from '../app.js';
 import { createLogger } from '../logger.js';
 import { type BrokerHooks, brokerHooks } from './broker-hooks.js';
-import { type BrokerOptions, resolveConfig } from './broker-options.js';
+import { type BrokerOptions, resolveOptions } from './broker-options.js';
 
 export interface BrokerHandle extends BrokerHooks {
   /** e.g. http://127.0.0.1:8080 */
@@ -20,9 +20,9 @@ export interface BrokerHandle extends BrokerHooks {
  * the host decides when to call close().
  */
 export async function startBroker(options: BrokerOptions | string = {}): Promise<BrokerHandle> {
-  const config = resolveConfig(options);
+  const { config, rules } = resolveOptions(options);
   const log = createLogger(config.logLevel);
-  const broker = await createBroker(config, log);
+  const broker = await createBroker(config, log, { rules });
   await broker.listen();
   const info = broker.app.server.address() as AddressInfo;
   const host = info.family === 'IPv6' ? `[${info.address}]` : info.address;

@@ -1,35 +1,47 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { eventNameProblem } from '../../events/event-name.js';
+import { ANONYMOUS } from '../../access/caller.js';
+import { PatternError } from '../../access/name-pattern.js';
 import { AppError } from '../../errors/app-error.js';
+import { StreamFilter } from '../../hub/stream-filter.js';
+import type { StreamReader } from '../../hub/subscriber.js';
 import { redactUrl } from '../../logger.js';
-import { authenticate, bearerToken, cookieToken } from '../authenticate.js';
+import { bearerToken, cookieToken } from '../authenticate.js';
 import type { BrokerDeps } from '../broker-deps.js';
 import { SseStream } from '../sse-stream.js';
 
-/** Most names one stream may filter on (`?event=` repeated). */
-export const MAX_FILTER_NAMES = 100;
-
 type StreamQuery = Record<string, string | string[] | undefined>;
 
-/** GET /events: the Server-Sent Events stream (snapshot or resume, then live). */
+/**
+ * GET /events: the Server-Sent Events stream (snapshot or resume, then live), of the names the
+ * caller may read. The token (header, cookie or `access_token`) decides what that is; it is
+ * ignored, as the original did, when it cannot change anything: no STREAM_AUTH and every name
+ * public. A stream opened with a token that matters ends when the token expires or is revoked.
+ */
 export function streamRoutes(app: FastifyInstance, deps: BrokerDeps): void {
   app.get<{ Querystring: StreamQuery }>('/events', async (request, reply) => {
     if (deps.closing()) throw new AppError('unavailable', 'Shutting down; reconnect to another node.');
-    const names = readNames(request.query.event);
+    const filter = readFilter(request.query.event);
     const lastEventId = readLastEventId(request);
-    if (deps.streamAuth) {
-      const queryToken = request.query.access_token;
-      const token =
-        bearerToken(request) ?? cookieToken(request) ?? (typeof queryToken === 'string' ? queryToken : undefined);
-      await authenticate(deps.tokens, token);
+    const reader = await readReader(deps, request);
+    for (const name of filter.exactNames) {
+      if (!deps.access.may(reader.caller, 'read', name)) throw new AppError('forbidden', `You may not read "${name}".`);
     }
     if (deps.hub.size >= deps.maxSubscribers) {
       reply.header('retry-after', '5');
       throw new AppError('too_many_subscribers');
     }
+    const userId = reader.caller.userId;
+    const release = deps.quota.acquire(userId === undefined ? { ip: request.ip } : { userId });
+    if (!release) {
+      reply.header('retry-after', '30');
+      throw new AppError('too_many_streams');
+    }
     // The client may have gone while we authenticated: there is nothing to stream to.
-    if (!reply.raw.socket || reply.raw.socket.destroyed) return reply.hijack();
+    if (!reply.raw.socket || reply.raw.socket.destroyed) {
+      release();
+      return reply.hijack();
+    }
     reply.hijack();
     const stream = new SseStream(reply.raw, reply.getHeaders() as OutgoingHttpHeaders);
     // A hijacked reply skips the onResponse log line: log the stream once, when it ends. The
@@ -41,23 +53,32 @@ export function streamRoutes(app: FastifyInstance, deps: BrokerDeps): void {
     const line = { reqId: request.id, req, stream: true };
     const log = app.log;
     stream.onClose(() => {
+      release();
       log.info({ ...line, res: { statusCode: 200 }, ms: Date.now() - opened }, 'request');
     });
-    await deps.hub.subscribe(stream, { names, lastEventId });
+    await deps.hub.subscribe(stream, { filter, lastEventId, reader });
   });
 }
 
-function readNames(raw: string | string[] | undefined): readonly string[] | undefined {
-  if (raw === undefined) return undefined;
-  const names = [...new Set(Array.isArray(raw) ? raw : [raw])];
-  if (names.length > MAX_FILTER_NAMES) {
-    throw new AppError('invalid_input', `at most ${MAX_FILTER_NAMES} event names per stream`);
+/** Who reads: anonymous, or the token's user (401 for a bad token where the token matters). */
+async function readReader(deps: BrokerDeps, request: FastifyRequest<{ Querystring: StreamQuery }>): Promise<StreamReader> {
+  const tokenMatters = deps.streamAuth || !deps.access.allPublicRead;
+  if (!tokenMatters) return { caller: ANONYMOUS };
+  const queryToken = request.query.access_token;
+  const token = bearerToken(request) ?? cookieToken(request) ?? (typeof queryToken === 'string' ? queryToken : undefined);
+  if (token === undefined && !deps.streamAuth) return { caller: ANONYMOUS };
+  const { caller, claims } = await deps.auth.authenticate(token);
+  return { caller, token: { sessionId: claims.sid, gen: claims.gen, expiresAtMs: claims.exp * 1000 } };
+}
+
+function readFilter(raw: string | string[] | undefined): StreamFilter {
+  if (raw === undefined) return StreamFilter.all;
+  try {
+    return StreamFilter.parse(Array.isArray(raw) ? raw : [raw]);
+  } catch (error) {
+    if (error instanceof PatternError) throw new AppError('invalid_input', error.message);
+    throw error;
   }
-  for (const name of names) {
-    const problem = eventNameProblem(name);
-    if (problem) throw new AppError('invalid_input', `event filter ${problem}`);
-  }
-  return names;
 }
 
 /** `Last-Event-ID` header (what EventSource sends on reconnect) or `?lastEventId=` for a first connect. */

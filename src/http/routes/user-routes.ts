@@ -1,15 +1,20 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
-import { usernameKey } from '../../lib/username-key.js';
 import { AppError } from '../../errors/app-error.js';
+import { usernameKey } from '../../lib/username-key.js';
 import type { BrokerDeps } from '../broker-deps.js';
+import { principal } from '../principal.js';
 import { bodyReader } from '../read-body.js';
 
 const readCredentials = bodyReader(
   Type.Object({ username: Type.String(), password: Type.String(), info: Type.Optional(Type.Unknown()) }),
 );
+const readRefresh = bodyReader(Type.Object({ refresh_token: Type.String() }));
 
-/** POST /users (sign up) and POST /login; both spend bcrypt time, so both are throttled. */
+/**
+ * POST /users (sign up), POST /login (both spend bcrypt time, so both are throttled),
+ * POST /token/refresh and POST /logout.
+ */
 export function userRoutes(app: FastifyInstance, deps: BrokerDeps): void {
   const throttle = (request: FastifyRequest, reply: FastifyReply, username: string): void => {
     const keys = [`ip:${request.ip}`, `user:${usernameKey(username)}`];
@@ -27,9 +32,20 @@ export function userRoutes(app: FastifyInstance, deps: BrokerDeps): void {
     return { id };
   });
 
+  // {"jwt"} as the original answered (its clients read only that), plus the refresh pair.
   app.post('/login', async (request, reply) => {
     const body = readCredentials(request.body);
     throttle(request, reply, body.username);
-    return { jwt: await deps.users.login(body.username, body.password) };
+    return deps.sessions.login(body.username, body.password);
+  });
+
+  app.post('/token/refresh', async (request) => {
+    const body = readRefresh(request.body);
+    return deps.sessions.refresh(body.refresh_token);
+  });
+
+  app.post('/logout', async (request) => {
+    await deps.sessions.logout((await principal(deps, request)).claims);
+    return { ok: true };
   });
 }
