@@ -94,12 +94,13 @@ export function childEnv(dir: string, overrides: EnvOverrides = {}): NodeJS.Proc
   return env;
 }
 
-function spawnBroker(args: readonly string[], env: NodeJS.ProcessEnv): ChildProcess {
+function spawnBroker(args: readonly string[], env: NodeJS.ProcessEnv, input?: string): ChildProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], {
     cwd: REPO_ROOT,
     env,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });
+  if (input !== undefined) child.stdin?.end(input);
   children.add(child);
   child.once('close', () => children.delete(child));
   return child;
@@ -116,10 +117,10 @@ function exitOf(child: ChildProcess): Promise<ExitInfo> {
 export async function runBroker(
   args: readonly string[],
   overrides: EnvOverrides = {},
-  options: { dir?: string; timeoutMs?: number } = {},
+  options: { dir?: string; timeoutMs?: number; input?: string } = {},
 ): Promise<RunResult> {
   const dir = options.dir ?? makeTempDir();
-  const child = spawnBroker(args, childEnv(dir, overrides));
+  const child = spawnBroker(args, childEnv(dir, overrides), options.input);
   let stdout = '';
   let stderr = '';
   child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
