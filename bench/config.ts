@@ -95,6 +95,26 @@ export interface MultinodeParams {
   timeoutMs: number;
 }
 
+export interface RulesParams {
+  /** Streams on each Broker: half anonymous, half logged in as a user each. */
+  subscribers: number;
+  burstMessages: number;
+  /** Bursts per Broker; the best counts. */
+  bursts: number;
+  burstConnections: number;
+  workers: number;
+  timeoutMs: number;
+}
+
+export interface AuthParams {
+  /** Distinct valid tokens presented in turn. */
+  tokens: number;
+  /** Users whose older tokens are revoked, and as many ended sessions, held in memory. */
+  revoked: number;
+  /** Checks timed. */
+  iterations: number;
+}
+
 export interface BenchParams {
   mode: 'full' | 'quick';
   /** Before each run, wait at most this long for other processes to use < 15 % of a core (0: don't). */
@@ -105,6 +125,8 @@ export interface BenchParams {
   lateness: LatenessParams;
   loginStorm: LoginStormParams;
   multinode: MultinodeParams;
+  rules: RulesParams;
+  auth: AuthParams;
 }
 
 const FULL: BenchParams = {
@@ -158,6 +180,8 @@ const FULL: BenchParams = {
     workers: 2,
     timeoutMs: 240_000,
   },
+  rules: { subscribers: 5000, burstMessages: 500, bursts: 2, burstConnections: 8, workers: 2, timeoutMs: 400_000 },
+  auth: { tokens: 1000, revoked: 10_000, iterations: 1_000_000 },
 };
 
 const QUICK: BenchParams = {
@@ -211,6 +235,8 @@ const QUICK: BenchParams = {
     workers: 1,
     timeoutMs: 90_000,
   },
+  rules: { subscribers: 200, burstMessages: 100, bursts: 1, burstConnections: 4, workers: 1, timeoutMs: 90_000 },
+  auth: { tokens: 100, revoked: 1000, iterations: 100_000 },
 };
 
 export function benchParams(quick: boolean): BenchParams {

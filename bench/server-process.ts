@@ -135,6 +135,9 @@ export class ServerProcess {
       HEARTBEAT_INTERVAL: String(options.heartbeatS),
       LOGIN_RATE_LIMIT: String(options.loginRateLimit),
       BCRYPT_COST: '10',
+      // Every load-generator stream comes from loopback, a few addresses at most: the per-address
+      // cap (a fairness guard for real clients) would refuse most of them.
+      MAX_STREAMS_PER_IP: '0',
       ...options.extraEnv,
     });
     let script: string;

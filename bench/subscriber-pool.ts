@@ -139,11 +139,15 @@ export class SubscriberPool {
   async connect(total: number, options: ConnectOptions, localAddresses: string[] | null = null): Promise<ConnectResult> {
     const t0 = clockMs();
     const n = this.handles.length;
+    if (options.requests !== undefined && options.requests.length !== total) throw new Error('one request per connection');
+    let from = 0;
     const results = await Promise.all(
       this.handles.map((h, i) => {
         const count = Math.floor(total / n) + (i < total % n ? 1 : 0);
         const localAddress = localAddresses === null ? null : (localAddresses[i % localAddresses.length] ?? null);
-        const spec: ConnectSpec = { ...options, count, localAddress };
+        const requests = options.requests?.slice(from, from + count);
+        from += count;
+        const spec: ConnectSpec = { ...options, count, localAddress, ...(requests ? { requests } : {}) };
         this.seq += 1;
         return this.request<ConnectResult>(h, { type: 'connect', seq: this.seq, spec }, options.totalTimeoutMs + 10_000);
       }),

@@ -124,7 +124,7 @@ class Subscriber implements SseSink {
  */
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
-function openOne(spec: ConnectSpec, done: (outcome: string, raw: string) => void): void {
+function openOne(spec: ConnectSpec, index: number, done: (outcome: string, raw: string) => void): void {
   let sub: Subscriber | null = null;
   const onread = {
     buffer: READ_BUFFER,
@@ -156,7 +156,9 @@ function openOne(spec: ConnectSpec, done: (outcome: string, raw: string) => void
     socket.destroy();
   }, spec.headTimeoutMs);
   socket.on('connect', () => {
-    socket.write(`GET ${spec.path} HTTP/1.1\r\nHost: ${spec.host}:${spec.port}\r\nAccept: text/event-stream\r\n\r\n`);
+    const own = spec.requests?.[index];
+    const path = own?.path ?? spec.path;
+    socket.write(`GET ${path} HTTP/1.1\r\nHost: ${spec.host}:${spec.port}\r\nAccept: text/event-stream\r\n${own?.headers ?? ''}\r\n`);
   });
   socket.on('error', (err: NodeJS.ErrnoException) => {
     current.settle(err.code ?? 'error', '');
@@ -192,9 +194,10 @@ function connectAll(spec: ConnectSpec): Promise<ConnectResult> {
     const overall = setTimeout(finish, spec.totalTimeoutMs);
     const launch = (): void => {
       while (!resolved && inFlight < spec.concurrency && started < spec.count) {
+        const index = started;
         started += 1;
         inFlight += 1;
-        openOne(spec, (outcome, raw) => {
+        openOne(spec, index, (outcome, raw) => {
           inFlight -= 1;
           finished += 1;
           outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;

@@ -30,6 +30,10 @@ export function targetFor(key: string, params: BenchParams): TargetSpec | null {
       return { kind: 'abs', op: '<=', value: 50 };
     case 'storm.loop_lag_p99_ms':
       return { kind: 'abs', op: '<=', value: 20 };
+    case `rules.${params.rules.subscribers}.ratio`:
+      return params.rules.subscribers === 5000 ? { kind: 'abs', op: '>=', value: 0.9 } : null;
+    case 'auth.check_us':
+      return { kind: 'abs', op: '<=', value: 2 };
     default:
       return null;
   }

@@ -8,6 +8,11 @@ export interface ConnectSpec {
   port: number;
   /** Request path, e.g. `/events?event=fan_x`. */
   path: string;
+  /**
+   * Per connection instead of `path`: the i-th connection of this worker sends requests[i]
+   * (its path and extra header lines, e.g. a token). Its length must be `count`.
+   */
+  requests?: { path: string; headers: string }[];
   count: number;
   /** Connections opened but not yet answered, at most. */
   concurrency: number;

@@ -1,5 +1,6 @@
 import { createSecretKey, type KeyObject } from 'node:crypto';
 import { jwtVerify, SignJWT } from 'jose';
+import { type Caller, userCaller } from '../access/caller.js';
 
 /** What a valid access token says. */
 export interface TokenClaims {
@@ -12,6 +13,8 @@ export interface TokenClaims {
   /** The user's token generation when it was issued (0 if absent). */
   readonly gen: number;
   readonly roles: readonly string[];
+  /** Who the token speaks for, resolved once per token. */
+  readonly caller: Caller;
 }
 
 export interface TokenSubject {
@@ -59,15 +62,22 @@ export class TokenService {
       .sign(this.key);
   }
 
+  /**
+   * The claims of a token verified before and not expired yet, without a promise (the per-request
+   * fast path); undefined when it must be verified (or has expired).
+   */
+  cached(token: string): TokenClaims | undefined {
+    const hit = this.verified.get(token);
+    if (hit === undefined) return undefined;
+    if (hit.exp > Date.now() / 1000) return hit;
+    this.verified.delete(token);
+    return undefined;
+  }
+
   /** The claims, or undefined for any token that is not ours, expired, too long-lived or malformed. */
   async verify(token: string): Promise<TokenClaims | undefined> {
     const now = Date.now() / 1000;
-    const hit = this.verified.get(token);
-    if (hit) {
-      if (hit.exp > now) return hit;
-      this.verified.delete(token);
-      return undefined;
-    }
+    if (this.verified.has(token)) return this.cached(token);
     try {
       const { payload } = await jwtVerify(token, this.key, { algorithms: ['HS256'], requiredClaims: ['sub', 'exp'] });
       const { sub, exp, iat, sid, gen, roles } = payload as Record<string, unknown>;
@@ -76,12 +86,14 @@ export class TokenService {
       if (sid !== undefined && typeof sid !== 'string') return undefined;
       if (gen !== undefined && !(Number.isSafeInteger(gen) && (gen as number) >= 0)) return undefined;
       if (roles !== undefined && !(Array.isArray(roles) && roles.every((r) => typeof r === 'string'))) return undefined;
+      const roleList = Object.freeze([...((roles as string[] | undefined) ?? [])]);
       const claims: TokenClaims = Object.freeze({
         sub,
         exp,
         sid,
         gen: (gen as number | undefined) ?? 0,
-        roles: Object.freeze([...((roles as string[] | undefined) ?? [])]),
+        roles: roleList,
+        caller: userCaller(sub, roleList),
       });
       if (this.verified.size >= CACHE_SIZE) this.verified.delete(this.verified.keys().next().value as string);
       this.verified.set(token, claims);

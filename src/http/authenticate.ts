@@ -2,7 +2,11 @@ import type { FastifyRequest } from 'fastify';
 
 /** The `Authorization: Bearer` token, if any. */
 export function bearerToken(request: FastifyRequest): string | undefined {
-  const header = request.headers.authorization;
+  return tokenOfHeader(request.headers.authorization);
+}
+
+/** The token of an `Authorization` header value (`Bearer <token>`), if it is one. */
+export function tokenOfHeader(header: string | undefined): string | undefined {
   if (typeof header !== 'string') return undefined;
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
   return match?.[1];

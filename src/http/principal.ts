@@ -5,7 +5,7 @@ import { bearerToken } from './authenticate.js';
 import type { BrokerDeps } from './broker-deps.js';
 
 /** The caller of a request that needs `Authorization: Bearer` (401 otherwise). */
-export function principal(deps: BrokerDeps, request: FastifyRequest): Promise<Principal> {
+export function principal(deps: BrokerDeps, request: FastifyRequest): Principal | Promise<Principal> {
   return deps.auth.authenticate(bearerToken(request));
 }
 

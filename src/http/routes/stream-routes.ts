@@ -67,8 +67,8 @@ async function readReader(deps: BrokerDeps, request: FastifyRequest<{ Querystrin
   const queryToken = request.query.access_token;
   const token = bearerToken(request) ?? cookieToken(request) ?? (typeof queryToken === 'string' ? queryToken : undefined);
   if (token === undefined && !deps.streamAuth) return { caller: ANONYMOUS };
-  const { caller, claims } = await deps.auth.authenticate(token);
-  return { caller, token: { sessionId: claims.sid, gen: claims.gen, expiresAtMs: claims.exp * 1000 } };
+  const claims = await deps.auth.authenticate(token);
+  return { caller: claims.caller, token: { sessionId: claims.sid, gen: claims.gen, expiresAtMs: claims.exp * 1000 } };
 }
 
 function readFilter(raw: string | string[] | undefined): StreamFilter {

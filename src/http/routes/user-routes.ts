@@ -45,7 +45,7 @@ export function userRoutes(app: FastifyInstance, deps: BrokerDeps): void {
   });
 
   app.post('/logout', async (request) => {
-    await deps.sessions.logout((await principal(deps, request)).claims);
+    await deps.sessions.logout(await principal(deps, request));
     return { ok: true };
   });
 }
