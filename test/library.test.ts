@@ -174,3 +174,38 @@ describe('mounted in a host application', () => {
     }
   });
 });
+
+describe('access rules given to the library', () => {
+  test('the rules option takes the document itself; publish is not bound by it, readers are', async () => {
+    const broker = await startBroker({
+      ...options(),
+      rules: { rules: [{ names: 'staff.>', read: 'role:staff', write: 'none' }, { names: '>', read: 'public', write: 'user' }] },
+    });
+    try {
+      const user = await signUp(broker.url);
+      const denied = await request(broker.url, 'POST', '/insert', { token: user.token, body: { event: 'staff.memo', data: 1 } });
+      assert.equal(denied.status, 403);
+      await broker.publish({ event: 'staff.memo', data: 'from the host' });
+      await broker.publish({ event: 'open.memo', data: 'for all' });
+      const c = await SseClient.connect(`${broker.url}/events`);
+      await c.waitFor(() => c.events.some((e) => e.event === 'open.memo'), 5000, 'the public memo');
+      assert.ok(!c.events.some((e) => e.event === 'staff.memo'), 'an anonymous stream does not get the staff memo');
+      c.close();
+      const blocked = await SseClient.connect(`${broker.url}/events?event=staff.memo`);
+      assert.equal(blocked.status, 403);
+      blocked.close();
+    } finally {
+      await broker.close();
+    }
+  });
+
+  test('an invalid rules document is a BrokerConfigError naming the rule, with the other problems', async () => {
+    await assert.rejects(
+      startBroker({ ...options(), port: -1, rules: { rules: [{ names: '>', read: 'nobody', write: 'user' }] } }),
+      (error: unknown) =>
+        error instanceof BrokerConfigError &&
+        error.problems.some((p) => /rule 1 \(">"\): "read" has the unknown permission "nobody"/.test(p)) &&
+        error.problems.some((p) => /^port/.test(p)),
+    );
+  });
+});
