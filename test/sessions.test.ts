@@ -197,3 +197,57 @@ describe('a stream opened with a token ends when the token expires; the client r
     resumed.close();
   });
 });
+
+describe('bad input around access: a clear 400 that changes nothing', () => {
+  let b: TestBroker;
+  let root: Pair;
+  before(async () => {
+    b = await startWithRules();
+    await b.broker.core.deps.users.create({ username: 'root', password: PASSWORD, info: null, roles: ['admin'] });
+    root = (await request(b.url, 'POST', '/login', { body: { username: 'root', password: PASSWORD } })).body as Pair;
+  });
+  after(() => b.close());
+
+  test('malformed ?event= patterns and too many of them', async () => {
+    for (const [query, message] of [
+      ['?event=a.%3E.b', /only as its last segment/],
+      ['?event=', /must not be empty/],
+      [`?${Array.from({ length: 101 }, (_, i) => `event=n${i}`).join('&')}`, /at most 100/],
+    ] as const) {
+      const c = await SseClient.connect(`${b.url}/events${query}`, { authorization: `Bearer ${root.jwt}` });
+      assert.equal(c.status, 400, query);
+      const body = JSON.parse(c.body) as { code: string; error: string };
+      assert.equal(body.code, 'invalid_input');
+      assert.match(body.error, message);
+      c.close();
+    }
+  });
+
+  test('roles that are not short names, unknown fields and wrong types: 400, the user unchanged', async () => {
+    const id = await b.broker.core.deps.users.create({ username: unique('v'), password: PASSWORD, info: { a: 1 }, roles: ['keep'] });
+    for (const [body, message] of [
+      [{ roles: ['has space'] }, /only letters/],
+      [{ roles: ['x'.repeat(65)] }, /at most 64/],
+      [{ roles: ['a', 'a'] }, /must not repeat/],
+      [{ roles: Array.from({ length: 33 }, (_, i) => `r${i}`) }, /at most 32/],
+      [{ roles: 'admin' }, /roles/],
+      [{ disabled: 'yes' }, /disabled/],
+      [{ disable: true }, /unknown field "disable"/],
+      [{ password: 'short' }, /at least 8/],
+    ] as const) {
+      const res = await request(b.url, 'PATCH', `/admin/users/${id}`, { token: root.jwt, body });
+      assert.match(expectError(res, 400, 'invalid_input', JSON.stringify(body)), message);
+    }
+    const user = await request(b.url, 'GET', `/admin/users/${id}`, { token: root.jwt });
+    assert.deepEqual((user.body as { roles: string[]; info: unknown }).roles, ['keep']);
+    assert.deepEqual((user.body as { info: unknown }).info, { a: 1 });
+  });
+
+  test('an admin disabling or demoting themselves as the last admin: 400 last_admin, still an admin', async () => {
+    const me = (await request(b.url, 'GET', '/me', { token: root.jwt })).body as { id: string };
+    expectError(await request(b.url, 'PATCH', `/admin/users/${me.id}`, { token: root.jwt, body: { disabled: true } }), 400, 'last_admin');
+    expectError(await request(b.url, 'PATCH', `/admin/users/${me.id}`, { token: root.jwt, body: { roles: ['x'] } }), 400, 'last_admin');
+    expectError(await request(b.url, 'DELETE', `/admin/users/${me.id}`, { token: root.jwt }), 400, 'last_admin');
+    assert.equal((await request(b.url, 'GET', '/admin/users', { token: root.jwt })).status, 200, 'still an admin, token still valid');
+  });
+});
