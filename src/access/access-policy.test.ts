@@ -75,6 +75,16 @@ describe('access rules', () => {
     );
   });
 
+  test('keep: per rule, found with the name', () => {
+    const p = new AccessPolicy(
+      compileRules({ rules: [{ names: 'log.>', read: 'public', write: 'user', keep: { versions: 10, days: 0.5 } }, { names: '>', read: 'public', write: 'user' }] }),
+    );
+    assert.equal(p.rules.retains, true);
+    assert.deepEqual(p.access('log.a')?.keep, { versions: 10, days: 0.5 });
+    assert.equal(p.access('other')?.keep, undefined);
+    assert.equal(new AccessPolicy(loadRules(undefined)).rules.retains, false);
+  });
+
   test('replace swaps the rules for the next question', () => {
     const p = new AccessPolicy(compileRules({ rules: [{ names: '>', read: 'public', write: 'user' }] }));
     assert.equal(p.may(ANONYMOUS, 'read', 'a'), true);
@@ -91,7 +101,13 @@ describe('access rules', () => {
     bad({ rules: [], extra: 1 }, /unknown key "extra"/);
     bad(r({ names: '>', read: 'everyone', write: 'user' }), /rule 1 \(">"\): "read" has the unknown permission "everyone"/);
     bad(r({ names: '>', read: 'public' }), /rule 1 has no "write"/);
-    bad(r({ names: '>', read: 'public', write: 'user', keep: 1 }), /unknown key "keep"/);
+    bad(r({ names: '>', read: 'public', write: 'user', keep: 1 }), /"keep" must be an object/);
+    bad(r({ names: '>', read: 'public', write: 'user', keep: {} }), /needs versions, days or both/);
+    bad(r({ names: '>', read: 'public', write: 'user', keep: { versions: 0 } }), /keep.versions/);
+    bad(r({ names: '>', read: 'public', write: 'user', keep: { versions: 1.5 } }), /keep.versions/);
+    bad(r({ names: '>', read: 'public', write: 'user', keep: { days: -1 } }), /keep.days/);
+    bad(r({ names: '>', read: 'public', write: 'user', keep: { weeks: 2 } }), /unknown key "weeks"/);
+    bad(r({ names: '>', read: 'public', write: 'user', size: 1 }), /unknown key "size"/);
     bad(r({ names: 'a.>.b', read: 'public', write: 'user' }), /rule 1 \("a\.>\.b"\): the pattern may use ">" only as its last segment/);
     bad(r({ names: 'a.*', read: 'owner', write: 'user' }), /owner, but the pattern has no \{user\}/);
     bad(r({ names: 'a', read: 'public', write: 'public' }), /cannot be public/);

@@ -1,7 +1,7 @@
 import type { Caller } from './caller.js';
 import { matchPattern } from './name-pattern.js';
 import type { Permission } from './permission.js';
-import type { Rules } from './rules.js';
+import type { Keep, Rules } from './rules.js';
 
 export type Action = 'read' | 'write';
 
@@ -9,6 +9,8 @@ export type Action = 'read' | 'write';
 export interface NameAccess {
   readonly read: Permission;
   readonly write: Permission;
+  /** How long the name keeps old versions (undefined: forever). */
+  readonly keep: Keep | undefined;
   /** The user id the rule's `{user}` segment holds in this name, if it has one. */
   readonly owner: string | undefined;
 }
@@ -52,7 +54,7 @@ export class AccessPolicy {
     for (const rule of this.current.rules) {
       const match = matchPattern(rule.names, name);
       if (match) {
-        found = { read: rule.read, write: rule.write, owner: match.owner };
+        found = { read: rule.read, write: rule.write, keep: rule.keep, owner: match.owner };
         break;
       }
     }

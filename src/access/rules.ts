@@ -1,6 +1,14 @@
 import { covers, type NamePattern, PatternError, parsePattern, unmatchableReason } from './name-pattern.js';
 import { describePermission, type Permission, PermissionError, parsePermission } from './permission.js';
 
+/** How long the names of a rule keep their old versions (retention); absent = forever. */
+export interface Keep {
+  /** Newest settled (released or cancelled) versions kept per name. */
+  readonly versions?: number;
+  /** Settled versions older than this many days are removed. */
+  readonly days?: number;
+}
+
 /** One rule of the rules file, compiled. */
 export interface Rule {
   /** 1-based position in the file, for messages. */
@@ -8,11 +16,14 @@ export interface Rule {
   readonly names: NamePattern;
   readonly read: Permission;
   readonly write: Permission;
+  readonly keep: Keep | undefined;
 }
 
 /** A compiled rules file: the first rule whose `names` match an event name decides. */
 export interface Rules {
   readonly rules: readonly Rule[];
+  /** Some rule has a `keep`: old versions are pruned. */
+  readonly retains: boolean;
   /**
    * Every name can be read by anyone (every rule up to a catch-all `>` lets `public` read):
    * the stream then needs no per-reader work at all, as without rules.
@@ -31,7 +42,11 @@ export const MAX_RULES = 1000;
 /** The rule used when no rules file is given: the original's model, every name public. */
 export const DEFAULT_RULES_DOCUMENT = { rules: [{ names: '>', read: 'public', write: 'user' }] } as const;
 
-const RULE_KEYS = new Set(['names', 'read', 'write']);
+const RULE_KEYS = new Set(['names', 'read', 'write', 'keep']);
+const REQUIRED_KEYS = ['names', 'read', 'write'] as const;
+/** Largest `keep.versions` and `keep.days` (a million versions; a hundred years). */
+const MAX_KEEP_VERSIONS = 1_000_000;
+const MAX_KEEP_DAYS = 36_500;
 
 /**
  * Checks and compiles a rules document (parsed JSON). Throws a RulesError naming the rule and
@@ -57,7 +72,11 @@ export function compileRules(document: unknown): Rules {
       );
     }
   });
-  return Object.freeze({ rules: Object.freeze(rules), allPublicRead: everyNamePublic(rules) });
+  return Object.freeze({
+    rules: Object.freeze(rules),
+    allPublicRead: everyNamePublic(rules),
+    retains: rules.some((r) => r.keep !== undefined),
+  });
 }
 
 function compileRule(raw: unknown, number: number): Rule {
@@ -67,8 +86,10 @@ function compileRule(raw: unknown, number: number): Rule {
   }
   const fields = raw as Record<string, unknown>;
   const unknown = Object.keys(fields).find((k) => !RULE_KEYS.has(k));
-  if (unknown !== undefined) throw new RulesError(`${at} has the unknown key "${unknown}" (a rule has names, read and write)`);
-  for (const key of RULE_KEYS) {
+  if (unknown !== undefined) {
+    throw new RulesError(`${at} has the unknown key "${unknown}" (a rule has names, read, write and optionally keep)`);
+  }
+  for (const key of REQUIRED_KEYS) {
     if (fields[key] === undefined) throw new RulesError(`${at} has no "${key}"`);
   }
   if (typeof fields.names !== 'string') throw new RulesError(`${at}: "names" must be a string pattern such as "orders.*"`);
@@ -90,7 +111,7 @@ function compileRule(raw: unknown, number: number): Rule {
       throw error;
     }
   };
-  const rule: Rule = { number, names, read: permission('read'), write: permission('write') };
+  const rule: Rule = { number, names, read: permission('read'), write: permission('write'), keep: parseKeep(fields.keep, named) };
   for (const key of ['read', 'write'] as const) {
     if (rule[key].owner && names.userIndex === -1) {
       throw new RulesError(`${named}: "${key}" uses owner, but the pattern has no {user} segment to name the owner`);
@@ -102,6 +123,27 @@ function compileRule(raw: unknown, number: number): Rule {
     );
   }
   return Object.freeze(rule);
+}
+
+function parseKeep(raw: unknown, named: string): Keep | undefined {
+  if (raw === undefined) return undefined;
+  const example = '{"versions": 100, "days": 30}';
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new RulesError(`${named}: "keep" must be an object such as ${example}`);
+  const fields = raw as Record<string, unknown>;
+  const extra = Object.keys(fields).find((k) => k !== 'versions' && k !== 'days');
+  if (extra !== undefined) throw new RulesError(`${named}: "keep" has the unknown key "${extra}" (it has versions and days)`);
+  const { versions, days } = fields;
+  if (versions === undefined && days === undefined) throw new RulesError(`${named}: "keep" needs versions, days or both, e.g. ${example}`);
+  if (versions !== undefined && !(Number.isSafeInteger(versions) && (versions as number) >= 1 && (versions as number) <= MAX_KEEP_VERSIONS)) {
+    throw new RulesError(`${named}: "keep.versions" must be a whole number from 1 to ${MAX_KEEP_VERSIONS}`);
+  }
+  if (days !== undefined && !(typeof days === 'number' && Number.isFinite(days) && days > 0 && days <= MAX_KEEP_DAYS)) {
+    throw new RulesError(`${named}: "keep.days" must be a number of days above 0 and at most ${MAX_KEEP_DAYS}`);
+  }
+  return Object.freeze({
+    ...(versions === undefined ? {} : { versions: versions as number }),
+    ...(days === undefined ? {} : { days: days as number }),
+  });
 }
 
 function label(rule: Rule): string {
@@ -120,7 +162,8 @@ function everyNamePublic(rules: readonly Rule[]): boolean {
 
 /** One line per rule, for the start-up log: what applies, in order. */
 export function describeRules(rules: Rules): string[] {
-  return rules.rules.map(
-    (r) => `${r.number}. ${r.names.source}: read ${describePermission(r.read)}; write ${describePermission(r.write)}`,
-  );
+  return rules.rules.map((r) => {
+    const keep = r.keep ? `; keep ${[r.keep.versions && `${r.keep.versions} versions`, r.keep.days && `${r.keep.days} days`].filter(Boolean).join(', ')}` : '';
+    return `${r.number}. ${r.names.source}: read ${describePermission(r.read)}; write ${describePermission(r.write)}${keep}`;
+  });
 }

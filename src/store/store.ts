@@ -211,8 +211,34 @@ export interface EventStore {
   nextDueAt(): Promise<number | undefined>;
 }
 
+/** What a name keeps (retention): the newest `versions`, and what settled at or after `before`. */
+export interface KeepLimits {
+  readonly versions?: number;
+  /** Epoch seconds: settled versions before it go. */
+  readonly before?: number;
+}
+
+/**
+ * Retention: removing old versions. Never a pending version, never a name's latest (so a
+ * snapshot still gives every name's current value), never the event with the highest seq (the
+ * embedded store's release position).
+ */
+export interface RetentionStore {
+  /**
+   * Removes up to `limit` versions of `name` that its limits no longer keep: released ones past
+   * the newest `versions` (release order) or released before `before`, and cancelled ones past
+   * the newest `versions` cancelled or cancelled before `before`. `more`: there may be others.
+   */
+  pruneName(name: string, keep: KeepLimits, limit: number): Promise<{ readonly deleted: number; readonly more: boolean }>;
+  /** Names with a released version, in order, after `after` (a sweep of every name). */
+  names(after: string, limit: number): Promise<readonly string[]>;
+  /** Released versions after `afterSeq` in seq order (roughly release-time order), for the age scan. */
+  releasedAfter(afterSeq: Seq, limit: number): Promise<readonly { readonly seq: Seq; readonly event: string; readonly releasedAt: number }[]>;
+}
+
 export interface Store {
   readonly users: UserStore;
+  readonly retention: RetentionStore;
   readonly sessions: SessionStore;
   readonly events: EventStore;
   /** Resolves when the store answers a trivial query; for /health. */

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import type { NewEvent, Store } from '../store.js';
+import { retentionContract } from './retention-contract.js';
 import { userContract } from './user-contract.js';
 
 export interface StoreFactory {
@@ -380,6 +381,8 @@ export function storeContract(backend: string, factory: StoreFactory): void {
       }
       await store.events.releaseDue(now + 100, 1000);
     });
+
+    retentionContract(() => store, tick);
 
     userContract(
       () => store,

@@ -106,6 +106,10 @@ const migrations: readonly string[] = [
   -- GET /me/pending: a user's pending events in timestamp order.
   CREATE INDEX events_user_pending ON events (user_id, timestamp, pos) WHERE seq IS NULL AND NOT cancelled;
   `,
+  `
+  -- Retention: a name's cancelled versions by age (released ones go through events_name_seq).
+  CREATE INDEX events_name_cancelled ON events (event, cancelled_at, pos) WHERE cancelled;
+  `,
 ];
 
 export async function migrate(sql: Sql): Promise<void> {

@@ -6,6 +6,7 @@ import type {
   EventStore,
   NewEvent,
   ReleasedEvent,
+  RetentionStore,
   Seq,
   Store,
   SessionStore,
@@ -14,6 +15,7 @@ import type {
 } from '../store.js';
 import { guarded } from './guarded.js';
 import { migrate, RELEASE_LOCK, RELEASED_CHANNEL } from './postgres-schema.js';
+import { postgresRetention } from './postgres-retention.js';
 import { postgresSessions, postgresUsers } from './postgres-user-store.js';
 
 interface EventRow {
@@ -45,6 +47,7 @@ export class PostgresStore implements Store {
   readonly users: UserStore;
   readonly sessions: SessionStore;
   readonly events: EventStore;
+  readonly retention: RetentionStore;
   private readonly batcher: MicroBatcher<NewEvent, StoredEvent>;
   private releaseSink: ((released: readonly ReleasedEvent[]) => void) | undefined;
 
@@ -97,6 +100,7 @@ export class PostgresStore implements Store {
 
     this.users = postgresUsers(sql, now);
     this.sessions = postgresSessions(sql, now);
+    this.retention = postgresRetention(sql);
 
     const columns = sql.unsafe(EVENT_COLUMNS);
     this.events = {

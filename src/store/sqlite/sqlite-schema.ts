@@ -87,6 +87,11 @@ const migrations: readonly string[] = [
   -- GET /me/pending: a user's pending events in timestamp order.
   CREATE INDEX events_user_pending ON events (user_id, timestamp, pos) WHERE seq IS NULL AND cancelled = 0;
   `,
+  `
+  -- Retention: a name's cancelled versions by age (cancels are rare: a small index, and inserts
+  -- never touch it). Released versions are found through events_name_seq.
+  CREATE INDEX events_name_cancelled ON events (event, cancelled_at, pos) WHERE cancelled = 1;
+  `,
 ];
 
 export function migrate(db: Database): void {

@@ -7,6 +7,7 @@ import type {
   HistoryPage,
   NewEvent,
   ReleasedEvent,
+  RetentionStore,
   Seq,
   SessionStore,
   Store,
@@ -47,6 +48,7 @@ export class SqliteStore implements Store {
   readonly users: UserStore;
   readonly sessions: SessionStore;
   readonly events: EventStore;
+  readonly retention: RetentionStore;
   private readonly db: Database.Database;
   private readonly writer: SqliteWriter;
   private readonly batcher: MicroBatcher<NewEvent, StoredEvent>;
@@ -145,6 +147,16 @@ export class SqliteStore implements Store {
       `SELECT ${EVENT_COLUMNS} FROM events WHERE event = ? AND (timestamp, pos) > (?, ?) ORDER BY timestamp, pos LIMIT ?`,
     );
     const selectById = db.prepare<[string], EventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE id = ?`);
+    const selectNames = db.prepare<[string, number], { event: string }>('SELECT event FROM latest WHERE event > ? ORDER BY event LIMIT ?');
+    const selectReleasedAfter = db.prepare<[number, number], { seq: number; event: string; released_at: number }>(
+      'SELECT seq, event, released_at FROM events WHERE seq > ? ORDER BY seq LIMIT ?',
+    );
+    this.retention = {
+      pruneName: (name, keep, limit) => writer.run('pruneName', name, keep, limit),
+      names: async (after, limit) => selectNames.all(after, limit).map((r) => r.event),
+      releasedAfter: async (afterSeq, limit) =>
+        selectReleasedAfter.all(afterSeq, limit).map((r) => ({ seq: r.seq, event: r.event, releasedAt: r.released_at })),
+    };
     const selectPendingFirst = db.prepare<[string, number], EventRow>(
       `SELECT ${EVENT_COLUMNS} FROM events WHERE user_id = ? AND seq IS NULL AND cancelled = 0 ORDER BY timestamp, pos LIMIT ?`,
     );

@@ -1,6 +1,7 @@
 import type { Database } from 'better-sqlite3';
 import type { CancelResult, NewEvent, ReleasedEvent } from '../store.js';
 import { EVENT_COLUMNS, type EventRow, toReleased, toStored } from './sqlite-rows.js';
+import { type SqliteRetentionWrites, sqliteRetentionWrites } from './sqlite-retention-writes.js';
 import { type SqliteUserWrites, sqliteUserWrites } from './sqlite-user-writes.js';
 
 /** What one append transaction did. */
@@ -15,7 +16,7 @@ export interface AppendResult {
  * Every write of the embedded store, as synchronous transactions on one connection. Times come
  * in as arguments (epoch s) so that the caller's clock rules, wherever these run.
  */
-export interface SqliteWrites extends SqliteUserWrites {
+export interface SqliteWrites extends SqliteUserWrites, SqliteRetentionWrites {
   /** Inserts the batch and releases what is due by `at`, in one transaction. */
   append(items: readonly NewEvent[], at: number, releaseLimit: number): AppendResult;
   releaseDue(at: number, limit: number): ReleasedEvent[];
@@ -114,6 +115,7 @@ export function sqliteWrites(db: Database): SqliteWrites {
 
   return {
     ...sqliteUserWrites(db),
+    ...sqliteRetentionWrites(db),
     append: (items, at, releaseLimit) => append.immediate(items, at, releaseLimit),
     releaseDue: (at, limit) => releaseDue.immediate(at, limit),
     cancel: (id, userId, asAdmin, at) => cancel.immediate(id, userId, asAdmin, at),
