@@ -408,6 +408,42 @@ describe('sessions: refresh, logout, account and admin calls (EXPIRY 3 s, access
     await due.logout();
   });
 
+  test('refreshLock: two clients (tabs) sharing a stored session refresh it once, the second adopting what the first stored', async () => {
+    const log: string[] = [];
+    const first = await user({ autoRefresh: false });
+    let stored: Session | undefined = first.client.session;
+    // A lock as navigator.locks gives it: one task at a time, in order.
+    let queue: Promise<unknown> = Promise.resolve();
+    const tab = (): BrokerClient => {
+      const tabClient: BrokerClient = new BrokerClient({
+        url: b.url,
+        fetch: loggingFetch(log),
+        autoRefresh: false,
+        ...(stored ? { session: stored } : {}),
+        onSessionChange: (session) => {
+          stored = session;
+        },
+        refreshLock: <T>(task: () => Promise<T>): Promise<T> => {
+          const run = queue.then(() => {
+            tabClient.setSession(stored); // what another tab stored while we waited
+            return task();
+          });
+          queue = run.catch(() => undefined);
+          return run;
+        },
+      });
+      return tabClient;
+    };
+    const [a, c] = [tab(), tab()];
+    const [fromA, fromC] = await Promise.all([a.refresh(), c.refresh()]);
+    assert.deepEqual(log, ['POST /token/refresh 200'], 'one refresh for both tabs');
+    assert.equal(fromA.token, fromC.token);
+    assert.equal(c.session?.refreshToken, stored?.refreshToken);
+    await Promise.all([a.me(), c.me()]);
+    assert.deepEqual(log.filter((l) => l.endsWith(' 401')), [], 'the session lives on');
+    await a.logout();
+  });
+
   test('logout ends the session at Broker: its token and refresh token are refused at once', async () => {
     const tokens: (string | undefined)[] = [];
     const { client } = await user({ onTokenChange: (t) => tokens.push(t) });

@@ -115,9 +115,11 @@ export class SessionKeeper {
    * new pair) as the one in-flight refresh: a token refused meanwhile waits for its result
    * instead of spending the old refresh token on a session that is over.
    */
-  replace(task: () => Promise<Session>): Promise<Session> {
+  async replace(task: () => Promise<Session>): Promise<Session> {
+    // A refresh in flight first: the new pair must replace the session that refresh brings.
+    if (this.inFlight) await this.inFlight.result.catch(() => undefined);
     const from = this.session;
-    if (!from) return Promise.reject(loggedOut('not logged in: call login() first'));
+    if (!from) throw loggedOut('not logged in: call login() first');
     return this.track(from, task(), true);
   }
 
@@ -141,7 +143,9 @@ export class SessionKeeper {
   private track(from: Session, raw: Promise<Session>, replacing: boolean): Promise<Session> {
     const result = raw.then(
       (next) => {
-        if (this.session === from) this.set(next);
+        // A password change answers the only session left (it ended all others): keep it
+        // unless the client was logged out meanwhile.
+        if (this.session === from || (replacing && this.session !== undefined)) this.set(next);
         else if (this.session?.token !== next.token) throw loggedOut('the session changed (logout or login) during the refresh');
         return next;
       },
