@@ -1,20 +1,22 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { EventSource as NodeEventSource } from 'eventsource';
 import {
   BrokerClient,
+  type BrokerClientOptions,
   BrokerError,
   type ConnectionStatus,
   type EventSourceConstructor,
+  type Session,
   type StreamEvent,
   type Subscription,
 } from '../src/client/index.js';
 import { waitUntil } from './helpers/broker-process.js';
 import { ensureConsoleBuilt } from './helpers/browser.js';
-import { startBroker, type TestBroker } from './helpers/start-broker.js';
+import { startBroker, type TestBroker, tempDir } from './helpers/start-broker.js';
 
 const unique = (label: string): string => `${label}-${Math.random().toString(36).slice(2, 10)}`;
 const PASSWORD = 'correct horse battery';
@@ -24,6 +26,15 @@ const PASSWORD = 'correct horse battery';
  * (10 s), so the test servers use a short one.
  */
 const QUICK_CLOSE = { SHUTDOWN_TIMEOUT: '0.5' };
+
+/** A fetch that logs `METHOD /path status` of every request (the stream's too, on its answer). */
+function loggingFetch(log: string[]): typeof fetch {
+  return async (input, init) => {
+    const res = await fetch(input, init);
+    log.push(`${init?.method ?? 'GET'} ${new URL(String(input)).pathname} ${res.status}`);
+    return res;
+  };
+}
 
 /** A subscription recording everything it sees. */
 function record<T>(client: BrokerClient, options: Omit<Parameters<BrokerClient['subscribe']>[0], 'onEvent' | 'onStatus'>) {
@@ -195,7 +206,31 @@ describe('BrokerClient API', () => {
   test('argument errors are thrown at once', () => {
     assert.throws(() => client.subscribe({ events: [], onEvent: () => {} }), TypeError);
     assert.throws(() => client.subscribe({ transport: 'eventsource', events: ['a'], onEvent: () => {} }), /no EventSource/);
+    const esClient = new BrokerClient({ url: b.url, EventSource: NodeEventSource as unknown as EventSourceConstructor });
+    assert.throws(() => esClient.subscribe({ transport: 'eventsource', events: ['orders.*'], onEvent: () => {} }), /patterns/);
     assert.throws(() => new BrokerClient(), /url is required/);
+    assert.throws(() => new BrokerClient({ url: b.url, refreshAt: 1 }), /refreshAt/);
+    assert.throws(() => new BrokerClient({ url: b.url, session: { token: '' } }), /session/);
+  });
+
+  test('a pattern subscription (orders.*) gets every matching name, over fetch even where an EventSource exists', async () => {
+    const prefix = unique('orders');
+    const esClient = new BrokerClient({ url: b.url, EventSource: NodeEventSource as unknown as EventSourceConstructor });
+    const one = record<number>(esClient, { events: [`${prefix}.*`] });
+    const rest = record<number>(esClient, { events: [`${prefix}.>`] });
+    try {
+      await waitUntil(() => one.sub.status.state === 'open' && rest.sub.status.state === 'open', 5000, 'open');
+      assert.equal(one.sub.status.transport, 'fetch');
+      for (const [name, n] of [[`${prefix}.a`, 1], [`${prefix}.b.deep`, 2], [`${prefix}x.a`, 3], [`${prefix}.c`, 4]] as const) {
+        await client.insert({ event: name, data: n });
+      }
+      await waitUntil(() => one.events.length === 2 && rest.events.length === 3, 5000, 'the matching events');
+      assert.deepEqual(one.events.map((e) => e.data), [1, 4]);
+      assert.deepEqual(rest.events.map((e) => e.data), [1, 2, 4]);
+    } finally {
+      one.sub.close();
+      rest.sub.close();
+    }
   });
 });
 
@@ -235,7 +270,391 @@ describe('subscribe: stream authentication', () => {
   });
 });
 
+const RULES = {
+  rules: [
+    { names: 'private.{user}.>', read: 'owner', write: 'owner' },
+    { names: 'news.>', read: 'public', write: 'role:editor' },
+    { names: '>', read: 'public', write: 'user' },
+  ],
+};
+
+describe('sessions: refresh, logout, account and admin calls (EXPIRY 3 s, access rules)', () => {
+  // EXPIRY is the access token's lifetime and so the base of the refresh timer: with 3 s the
+  // client refreshes about every 1.6 s (80 % of the 2 s it counts on, whole-second exp aside).
+  let b: TestBroker;
+  let rulesDir: string;
+  before(async () => {
+    rulesDir = tempDir();
+    const rules = `${rulesDir}/rules.json`;
+    writeFileSync(rules, JSON.stringify(RULES));
+    b = await startBroker({ ...QUICK_CLOSE, EXPIRY: '3', RULES: rules });
+  });
+  after(async () => {
+    await b.close();
+    rmSync(rulesDir, { recursive: true, force: true });
+  });
+
+  /** A new user, and a client logged in as that user. */
+  async function user(options: Omit<BrokerClientOptions, 'url'> = {}) {
+    const client = new BrokerClient({ url: b.url, ...options });
+    const username = unique('user');
+    const { id } = await client.createUser({ username, password: PASSWORD });
+    await client.login({ username, password: PASSWORD });
+    return { client, id, username };
+  }
+
+  /** POST /token/refresh by hand, outside the client. */
+  async function spend(refreshToken: string | undefined): Promise<number> {
+    const res = await fetch(`${b.url}/token/refresh`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ refresh_token: refreshToken }),
+    });
+    await res.arrayBuffer();
+    return res.status;
+  }
+
+  async function meStatus(token: string | undefined): Promise<number> {
+    const res = await fetch(`${b.url}/me`, { headers: { authorization: `Bearer ${token}` } });
+    await res.arrayBuffer();
+    return res.status;
+  }
+
+  test('login keeps the refresh token and the expiry; the client refreshes each token before it expires, so no call gets a 401', async () => {
+    const log: string[] = [];
+    const sessions: { session: Session | undefined; at: number }[] = [];
+    const tokens: (string | undefined)[] = [];
+    const loginAt = Date.now();
+    const { client } = await user({
+      fetch: loggingFetch(log),
+      onSessionChange: (session) => sessions.push({ session, at: Date.now() }),
+      onTokenChange: (t) => tokens.push(t),
+    });
+    const first = client.session;
+    assert.ok(first?.refreshToken && first.expiresAt !== undefined);
+    assert.equal(first.token, client.token);
+    assert.ok(first.expiresAt >= loginAt + 1900 && first.expiresAt <= Date.now() + 2000, 'expires_in 3 s, less the whole-second rounding');
+    assert.deepEqual(sessions.map((s) => s.session), [first]);
+    await waitUntil(() => sessions.length >= 3, 8000, 'two refreshes');
+    for (let i = 1; i < sessions.length; i++) {
+      const before = sessions[i - 1]?.session?.expiresAt ?? 0;
+      assert.ok((sessions[i]?.at ?? Infinity) < before, `refresh ${i} came before the token it replaced expired`);
+    }
+    await client.me();
+    assert.ok(Date.now() > loginAt + 3000, 'past the first token\'s lifetime');
+    assert.deepEqual(log.filter((l) => l.endsWith(' 401')), [], 'no call was refused');
+    const refreshTokens = sessions.map((s) => s.session?.refreshToken);
+    assert.equal(new Set(refreshTokens).size, refreshTokens.length, 'the refresh token rotates');
+    assert.deepEqual(tokens, sessions.map((s) => s.session?.token), 'onTokenChange follows');
+    // A spent refresh token used again ends the session: the client finds out and forgets it.
+    assert.equal(await spend(first.refreshToken), 401);
+    await assert.rejects(client.me(), { status: 401, code: 'unauthorized' });
+    assert.equal(client.session, undefined);
+    assert.equal(sessions.at(-1)?.session, undefined);
+  });
+
+  /** Waits until the client's access token is past its expiry by Broker's clock too. */
+  async function expired(client: BrokerClient): Promise<void> {
+    // expiresAt is a second early (Broker's exp is whole seconds); a second more is past it.
+    const at = (client.session?.expiresAt ?? 0) + 1000;
+    await waitUntil(() => Date.now() > at, 5000, 'the token to expire');
+    assert.equal(await meStatus(client.token), 401, 'the token has expired');
+  }
+
+  test('a call refused with 401 refreshes once and is sent again (autoRefresh: false)', async () => {
+    const log: string[] = [];
+    const { client } = await user({ fetch: loggingFetch(log), autoRefresh: false });
+    await expired(client);
+    log.length = 0;
+    const { id } = await client.insert({ event: unique('retry'), data: 1 });
+    assert.match(id, /^[0-9a-f-]{36}$/);
+    assert.deepEqual(log, ['POST /insert 401', 'POST /token/refresh 200', 'POST /insert 200']);
+    // A wrong password is not a token problem: no refresh, no second attempt.
+    log.length = 0;
+    await assert.rejects(client.changePassword('not the password', 'another password'), { status: 401, code: 'invalid_credentials' });
+    assert.deepEqual(log, ['POST /me/password 401']);
+    // Without a refresh token, the 401 stands.
+    const bare = new BrokerClient({ url: b.url, token: 'not.a.token' });
+    await assert.rejects(bare.me(), { status: 401, code: 'unauthorized' });
+  });
+
+  test('single flight: concurrent calls with an expired token share one refresh', async () => {
+    const log: string[] = [];
+    const { client } = await user({ fetch: loggingFetch(log), autoRefresh: false });
+    await expired(client);
+    log.length = 0;
+    const name = unique('flight');
+    const [me, pending, inserted, history] = await Promise.all([
+      client.me(),
+      client.pending(),
+      client.insert({ event: name, data: 1 }),
+      client.history(name),
+      client.updateMe({ n: 1 }),
+    ]);
+    assert.ok(me.id && Array.isArray(pending.events) && inserted.id && Array.isArray(history.events));
+    assert.equal(log.filter((l) => l.startsWith('POST /token/refresh')).length, 1, log.join(', '));
+    assert.equal(log.filter((l) => l.endsWith(' 401')).length, 5);
+    // refresh() itself: two at once are one request, with one result.
+    log.length = 0;
+    const [a, c] = await Promise.all([client.refresh(), client.refresh()]);
+    assert.equal(a, c);
+    assert.deepEqual(log, ['POST /token/refresh 200']);
+    // Due (autoRefresh): calls made after the refresh time refresh first, once, and get no 401.
+    const due = new BrokerClient({ url: b.url, fetch: loggingFetch(log), session: { ...(client.session as Session), expiresAt: Date.now() } });
+    log.length = 0;
+    await Promise.all([due.me(), due.me(), due.pending()]);
+    assert.deepEqual(log.filter((l) => l.startsWith('POST /token/refresh')), ['POST /token/refresh 200']);
+    assert.deepEqual(log.filter((l) => l.endsWith(' 401')), []);
+    await due.logout();
+  });
+
+  test('refreshLock: two clients (tabs) sharing a stored session refresh it once, the second adopting what the first stored', async () => {
+    const log: string[] = [];
+    const first = await user({ autoRefresh: false });
+    let stored: Session | undefined = first.client.session;
+    // A lock as navigator.locks gives it: one task at a time, in order.
+    let queue: Promise<unknown> = Promise.resolve();
+    const tab = (): BrokerClient => {
+      const tabClient: BrokerClient = new BrokerClient({
+        url: b.url,
+        fetch: loggingFetch(log),
+        autoRefresh: false,
+        ...(stored ? { session: stored } : {}),
+        onSessionChange: (session) => {
+          stored = session;
+        },
+        refreshLock: <T>(task: () => Promise<T>): Promise<T> => {
+          const run = queue.then(() => {
+            tabClient.setSession(stored); // what another tab stored while we waited
+            return task();
+          });
+          queue = run.catch(() => undefined);
+          return run;
+        },
+      });
+      return tabClient;
+    };
+    const [a, c] = [tab(), tab()];
+    const [fromA, fromC] = await Promise.all([a.refresh(), c.refresh()]);
+    assert.deepEqual(log, ['POST /token/refresh 200'], 'one refresh for both tabs');
+    assert.equal(fromA.token, fromC.token);
+    assert.equal(c.session?.refreshToken, stored?.refreshToken);
+    await Promise.all([a.me(), c.me()]);
+    assert.deepEqual(log.filter((l) => l.endsWith(' 401')), [], 'the session lives on');
+    await a.logout();
+  });
+
+  test('logout ends the session at Broker: its token and refresh token are refused at once', async () => {
+    const tokens: (string | undefined)[] = [];
+    const { client } = await user({ onTokenChange: (t) => tokens.push(t) });
+    const session = client.session;
+    assert.equal(await meStatus(session?.token), 200);
+    const done = client.logout();
+    assert.equal(client.token, undefined, 'forgotten before logout() returns');
+    assert.equal(client.session, undefined);
+    assert.deepEqual(tokens, [session?.token, undefined]);
+    assert.equal(await done, true);
+    assert.equal(await meStatus(session?.token), 401);
+    assert.equal(await spend(session?.refreshToken), 401);
+    assert.equal(await client.logout(), false, 'nothing to end');
+    // With an expired access token, the refresh token still ends the session.
+    const late = await user({ autoRefresh: false });
+    const lateSession = late.client.session;
+    await expired(late.client);
+    assert.equal(await late.client.logout(), true);
+    assert.equal(await spend(lateSession?.refreshToken), 401);
+  });
+
+  test('me, updateMe, pending and pendingAll; changePassword keeps the new pair and ends the other sessions', async () => {
+    const { client, id, username } = await user();
+    assert.deepEqual(await client.me(), { id, username, info: null, roles: [] });
+    assert.deepEqual(await client.updateMe({ team: 'red' }), { id, username, info: { team: 'red' }, roles: [] });
+    assert.deepEqual((await client.me()).info, { team: 'red' });
+
+    const name = unique('later');
+    const inAnHour = Math.floor(Date.now() / 1000) + 3600;
+    const ids: string[] = [];
+    for (let n = 0; n < 3; n++) ids.push((await client.insert({ event: name, data: { n }, timestamp: inAnHour + n })).id);
+    await client.insert({ event: name, data: 'now' });
+    const first = await client.pending<{ n: number }>({ limit: 2 });
+    assert.deepEqual(first.events.map((e) => e.id), ids.slice(0, 2));
+    assert.equal(first.events[0]?.published, false);
+    assert.ok(first.next);
+    const second = await client.pending({ limit: 2, after: first.next });
+    assert.deepEqual(second.events.map((e) => e.id), ids.slice(2));
+    assert.equal(second.next, undefined);
+    await client.cancel(ids[1] as string);
+    const all: string[] = [];
+    for await (const e of client.pendingAll({ pageSize: 1 })) all.push(e.id);
+    assert.deepEqual(all, [ids[0], ids[2]]);
+
+    const elsewhere = new BrokerClient({ url: b.url });
+    await elsewhere.login({ username, password: PASSWORD });
+    const before = client.session;
+    const token = await client.changePassword(PASSWORD, 'a new password');
+    assert.equal(client.token, token);
+    assert.notEqual(client.session?.refreshToken, before?.refreshToken);
+    assert.equal((await client.me()).id, id);
+    assert.equal(await meStatus(before?.token), 401, 'this session ended too, replaced by the new one');
+    await assert.rejects(elsewhere.me(), { status: 401 });
+    assert.equal(elsewhere.session, undefined, 'the other client found its session over');
+    await elsewhere.login({ username, password: 'a new password' });
+  });
+
+  test('admin calls: list (search, pages), get, update roles, disable (the user is refused), last_admin, delete; 403 for others', async () => {
+    const prefix = unique('adm');
+    const adminName = `${prefix}-root`;
+    await b.broker.core.deps.users.create({ username: adminName, password: PASSWORD, info: null, roles: ['admin'] });
+    const admin = new BrokerClient({ url: b.url });
+    await admin.login({ username: adminName, password: PASSWORD });
+    const adminId = (await admin.me()).id;
+    const people = [];
+    for (const n of [1, 2, 3]) {
+      const c = new BrokerClient({ url: b.url });
+      const username = `${prefix}-user${n}`;
+      const { id } = await c.createUser({ username, password: PASSWORD, info: { n } });
+      await c.login({ username, password: PASSWORD });
+      people.push({ client: c, id, username });
+    }
+    const [ann, bob, cat] = people as [(typeof people)[number], (typeof people)[number], (typeof people)[number]];
+
+    await assert.rejects(ann.client.listUsers(), { status: 403, code: 'forbidden' });
+    const all = await admin.listUsers({ search: prefix });
+    assert.deepEqual(all.users.map((u) => u.username), [adminName, ann.username, bob.username, cat.username]);
+    assert.equal(all.next, undefined);
+    const page1 = await admin.listUsers({ search: prefix, limit: 2 });
+    assert.equal(page1.users.length, 2);
+    assert.ok(page1.next);
+    const page2 = await admin.listUsers({ search: prefix, limit: 2, after: page1.next });
+    assert.deepEqual([...page1.users, ...page2.users].map((u) => u.id), all.users.map((u) => u.id));
+    assert.deepEqual(await admin.listUsers({ search: `${prefix}-USER2` }).then((p) => p.users.map((u) => u.id)), [bob.id]);
+
+    const got = await admin.getUser<{ n: number }>(ann.id);
+    assert.equal(got.username, ann.username);
+    assert.deepEqual(got.info, { n: 1 });
+    assert.equal(got.disabled, false);
+    assert.equal(typeof got.created_at, 'number');
+
+    // Roles: an editor may write news.
+    await assert.rejects(bob.client.insert({ event: `news.${prefix}`, data: 1 }), { status: 403, code: 'forbidden' });
+    assert.deepEqual((await admin.updateUser(bob.id, { roles: ['editor'] })).roles, ['editor']);
+    await bob.client.insert({ event: `news.${prefix}`, data: 1 }); // refused token (roles changed): refreshed, retried
+    assert.deepEqual((await bob.client.me()).roles, ['editor']);
+
+    // Disabled: the next call fails, the session is over, and so is logging in.
+    assert.equal((await admin.updateUser(ann.id, { disabled: true })).disabled, true);
+    await assert.rejects(ann.client.me(), { status: 401 });
+    assert.equal(ann.client.session, undefined);
+    await assert.rejects(ann.client.login({ username: ann.username, password: PASSWORD }), { status: 403, code: 'user_disabled' });
+    await admin.updateUser(ann.id, { disabled: false, password: 'reset password' });
+    await ann.client.login({ username: ann.username, password: 'reset password' });
+
+    await assert.rejects(admin.updateUser(adminId, { disabled: true }), { status: 400, code: 'last_admin' });
+    await assert.rejects(admin.updateUser(adminId, { roles: [] }), { status: 400, code: 'last_admin' });
+    await assert.rejects(admin.deleteUser(adminId), { status: 400, code: 'last_admin' });
+    assert.deepEqual(await admin.deleteUser(cat.id), { id: cat.id, deleted: true });
+    await assert.rejects(admin.getUser(cat.id), { status: 404 });
+    await assert.rejects(cat.client.me(), { status: 401 });
+  });
+
+  test('a token-bound pattern subscription lives through token expiries: it renews the token and resumes, nothing lost or repeated', async () => {
+    const alice = await user();
+    const bob = await user();
+    const mine = `private.${alice.id}`;
+    let n = 0;
+    let insertedWhileDown = 0;
+    const writes: Promise<unknown>[] = [];
+    const insertNext = (): Promise<unknown> => {
+      n += 1;
+      const write = alice.client.insert({ event: `${mine}.${n % 2 === 0 ? 'orders' : 'notes.x'}`, data: { n } });
+      writes.push(write);
+      if (n % 5 === 0) writes.push(bob.client.insert({ event: `private.${bob.id}.orders`, data: { n: -n } }));
+      return write;
+    };
+    const events: StreamEvent<{ n: number }>[] = [];
+    const statuses: ConnectionStatus[] = [];
+    const sub = alice.client.subscribe<{ n: number }>({
+      events: [`${mine}.>`],
+      auth: true,
+      onEvent: (e) => events.push(e),
+      onStatus: (status) => {
+        statuses.push(status);
+        // The old stream is gone: an event inserted now must come with the resume.
+        if (status.state === 'reconnecting' && status.error?.message === 'the token expired') {
+          insertedWhileDown += 1;
+          void insertNext();
+        }
+      },
+    });
+    const others = record<{ n: number }>(bob.client, { events: ['private.>'], auth: true });
+    // 'auto' sends the token once an exact private name is refused to the anonymous.
+    const auto = record<{ n: number }>(alice.client, { events: [`${mine}.orders`] });
+    try {
+      await waitUntil(() => [sub, others.sub, auto.sub].every((x) => x.status.state === 'open'), 5000, 'open');
+      assert.equal(sub.status.transport, 'fetch');
+      // Insert before, during and after the stream's reconnections, until two token expiries
+      // (EXPIRY 3 s) have been lived through, then a few more.
+      const renewals = (): number => statuses.filter((s) => s.state === 'reconnecting' && s.error?.message === 'the token expired').length;
+      while (renewals() < 2) {
+        await insertNext();
+        // Paced by the events' arrival (not a sleep): at most five in flight.
+        await waitUntil(() => events.length >= n - 5 || renewals() >= 2, 5000, `event ${n - 5}`, 5);
+      }
+      for (let i = 0; i < 5; i++) await insertNext();
+      await Promise.all(writes);
+      await waitUntil(() => events.length === n, 5000, `all ${n} events`);
+      assert.deepEqual(events.map((e) => e.data.n), Array.from({ length: n }, (_, i) => i + 1), 'every event once, in order');
+      const ids = events.map((e) => Number(e.id));
+      assert.ok(ids.every((id, i) => i === 0 || id > (ids[i - 1] ?? 0)), 'ids increase');
+      assert.ok(events.every((e) => e.event.startsWith(`${mine}.`)));
+      assert.equal(insertedWhileDown, 2);
+      assert.ok(statuses.filter((s) => s.state === 'open').length >= 3, 'reopened after each expiry');
+      assert.notEqual(sub.status.state, 'closed');
+      await waitUntil(() => others.events.length > 0 && auto.events.length > 0, 5000, "bob's and the auto stream's events");
+      assert.ok(others.events.every((e) => e.event.startsWith(`private.${bob.id}.`)), 'bob sees only his private names');
+      assert.ok(auto.events.every((e) => e.event === `${mine}.orders`));
+      assert.equal(auto.sub.status.transport, 'fetch');
+    } finally {
+      sub.close();
+      others.sub.close();
+      auto.sub.close();
+    }
+  });
+
+  test('when refreshing fails (the session is over), the token-bound subscription closes for good with the error', async () => {
+    const sessions: (Session | undefined)[] = [];
+    // No timer: only the test spends the refresh token (renewing a stream refreshes regardless).
+    const alice = await user({ onSessionChange: (s) => sessions.push(s), autoRefresh: false });
+    const name = `private.${alice.id}.inbox`;
+    const r = record<number>(alice.client, { events: [name], auth: true });
+    try {
+      await waitUntil(() => r.sub.status.state === 'open', 5000, 'open');
+      await alice.client.insert({ event: name, data: 1 });
+      await waitUntil(() => r.events.length === 1, 5000, 'the event');
+      // Someone spends the client's refresh token, then presents it again: Broker ends the
+      // session, revokes its tokens and closes its streams. The client's own refresh token is
+      // now spent, so renewing fails: closed for good.
+      const stolen = alice.client.session?.refreshToken;
+      assert.equal(await spend(stolen), 200);
+      assert.equal(await spend(stolen), 401);
+      await waitUntil(() => r.sub.status.state === 'closed', 5000, 'closed');
+      const error = r.sub.status.error;
+      assert.ok(error instanceof BrokerError);
+      assert.equal(error.status, 401);
+      assert.equal(error.code, 'unauthorized');
+      assert.equal(alice.client.session, undefined);
+      assert.equal(sessions.at(-1), undefined);
+      const states = r.statuses.map((s) => s.state);
+      assert.deepEqual(states.slice(-2), ['reconnecting', 'closed'], states.join(' → '));
+      assert.equal(r.statuses.at(-2)?.error?.message, 'the token was revoked');
+    } finally {
+      r.sub.close();
+    }
+  });
+});
+
 describe('subscribe: reconnection against a scripted server', () => {
+
   test('honours retry:, parses CRLF frames split across writes, ignores comments, resumes with Last-Event-ID', async () => {
     const connections: { lastEventId: string | undefined; at: number }[] = [];
     let endedAt = 0;

@@ -1,6 +1,17 @@
+import { readEvents, readProfile, readUserAccount, readUserList } from './answers.js';
 import { BrokerError, errorFromResponse } from './errors.js';
 import { EventStream } from './event-stream.js';
-import type { BrokerEvent, EventSourceConstructor, SubscribeOptions, Subscription } from './types.js';
+import { readSession, type Session, sessionFromPair } from './session.js';
+import { type RefreshLock, SessionKeeper } from './session-keeper.js';
+import type {
+  BrokerEvent,
+  EventSourceConstructor,
+  Profile,
+  SubscribeOptions,
+  Subscription,
+  UserAccount,
+  UserPatch,
+} from './types.js';
 
 export interface BrokerClientOptions {
   /**
@@ -8,10 +19,36 @@ export interface BrokerClientOptions {
    * mounted under a prefix. In a browser it defaults to the page's origin.
    */
   readonly url?: string | URL;
-  /** A token from an earlier login (e.g. kept in sessionStorage). */
+  /** A token from an earlier login (e.g. kept in sessionStorage); `session` keeps more. */
   readonly token?: string;
-  /** Called whenever the token changes (login, logout, setToken). */
+  /** Called whenever the access token changes (login, refresh, logout, setToken, setSession). */
   readonly onTokenChange?: (token: string | undefined) => void;
+  /**
+   * A session from an earlier login (what `onSessionChange` gave): with its refresh token, the
+   * client renews the access token by itself. Wins over `token`.
+   */
+  readonly session?: Session;
+  /**
+   * Called whenever the session changes (login, every refresh — the refresh token rotates —,
+   * password change, logout, setToken, setSession, and `undefined` when a refresh finds the
+   * session over): persist it here, the way `onTokenChange` persists the token.
+   */
+  readonly onSessionChange?: (session: Session | undefined) => void;
+  /**
+   * Refresh the access token before it expires (default true): with a timer at `refreshAt` of
+   * its lifetime, and before a call made past that time. `false`: only when Broker answers 401.
+   */
+  readonly autoRefresh?: boolean;
+  /** Fraction of the access token's lifetime after which it is refreshed (default 0.8). */
+  readonly refreshAt?: number;
+  /**
+   * Runs each refresh inside a lock shared by every tab of the session (e.g.
+   * `(task) => navigator.locks.request('broker-refresh', task)`), so that tabs sharing a stored
+   * session never spend its refresh token twice. Adopt the session another tab stored
+   * (`setSession`, on the `storage` event) before the task runs: the client then uses it
+   * instead of refreshing again.
+   */
+  readonly refreshLock?: RefreshLock;
   /** The fetch to use (default: the global one). */
   readonly fetch?: typeof fetch;
   /** The EventSource to use (default: the global one if any); `null` never uses one. */
@@ -50,6 +87,29 @@ export interface HistoryPage<T = unknown> {
   readonly next?: string;
 }
 
+export interface UserListOptions {
+  /** Only usernames containing this text (letter case ignored). */
+  readonly search?: string;
+  /** Users per page, 1–1000. */
+  readonly limit?: number;
+  /** The `next` of the previous page. */
+  readonly after?: string;
+  readonly signal?: AbortSignal;
+}
+
+export interface UserPage<I = unknown> {
+  readonly users: UserAccount<I>[];
+  /** Pass as `after` for the next page; absent on the last page. */
+  readonly next?: string;
+}
+
+interface SendOptions {
+  readonly body?: unknown;
+  /** Send the session's token (refreshed when due; once more, refreshed, after a 401). */
+  readonly auth?: boolean;
+  readonly signal?: AbortSignal;
+}
+
 /** Epoch seconds of a Date or a number, checked. */
 export function toEpochSeconds(timestamp: Date | number): number {
   const seconds = timestamp instanceof Date ? timestamp.getTime() / 1000 : timestamp;
@@ -63,18 +123,23 @@ function defaultBaseUrl(): string {
   throw new TypeError('BrokerClient: url is required outside a browser');
 }
 
+/** The part of a 401 that a fresh token can fix (not `invalid_credentials`: a wrong password). */
+function tokenRefused(error: unknown): error is BrokerError {
+  return error instanceof BrokerError && error.status === 401 && error.code === 'unauthorized';
+}
+
 /**
- * A client for the whole Broker API: users and login (the client keeps the token), insert,
- * history with paging, cancel, and `subscribe` to the stream with reconnection and resume.
+ * A client for the whole Broker API: users and login (the client keeps the session and renews
+ * its token), insert, history with paging, cancel, the caller's account and pending events, the
+ * admin API, and `subscribe` to the stream with reconnection and resume.
  * Works in browsers and in Node.js 20; no dependencies.
  */
 export class BrokerClient {
   /** Base URL, always ending with `/`. */
   readonly url: URL;
-  private currentToken: string | undefined;
+  private readonly keeper: SessionKeeper;
   private readonly fetchImpl: typeof fetch;
   private readonly eventSource: EventSourceConstructor | undefined;
-  private readonly onTokenChange: ((token: string | undefined) => void) | undefined;
 
   constructor(options: BrokerClientOptions = {}) {
     const url = new URL(String(options.url ?? defaultBaseUrl()));
@@ -82,8 +147,6 @@ export class BrokerClient {
     url.search = '';
     url.hash = '';
     this.url = url;
-    this.currentToken = options.token;
-    this.onTokenChange = options.onTokenChange;
     const globalFetch = (globalThis as { fetch?: typeof fetch }).fetch;
     const chosenFetch = options.fetch ?? globalFetch;
     if (!chosenFetch) throw new TypeError('BrokerClient: no fetch in this environment; pass options.fetch');
@@ -91,22 +154,84 @@ export class BrokerClient {
     this.fetchImpl = options.fetch ?? ((input, init) => chosenFetch.call(globalThis, input, init));
     const globalEventSource = (globalThis as { EventSource?: EventSourceConstructor }).EventSource;
     this.eventSource = options.EventSource === null ? undefined : (options.EventSource ?? globalEventSource);
+    const refreshAt = options.refreshAt ?? 0.8;
+    if (!(refreshAt > 0 && refreshAt < 1)) throw new TypeError('BrokerClient: refreshAt must be between 0 and 1');
+    const initial = options.session === undefined ? undefined : readSession(options.session);
+    if (options.session !== undefined && initial === undefined) throw new TypeError('BrokerClient: session must have a token');
+    const { onTokenChange, onSessionChange } = options;
+    this.keeper = new SessionKeeper({
+      initial: initial ?? (options.token === undefined ? undefined : { token: options.token }),
+      exchange: (refreshToken) => this.exchange(refreshToken),
+      onChange: (session, previous) => {
+        onSessionChange?.(session);
+        if (session?.token !== previous?.token) onTokenChange?.(session?.token);
+      },
+      autoRefresh: options.autoRefresh ?? true,
+      refreshAt,
+      lock: options.refreshLock,
+    });
   }
 
-  /** The token of the last login, if any. */
+  /** The access token of the session, if any. */
   get token(): string | undefined {
-    return this.currentToken;
+    return this.keeper.current?.token;
   }
 
+  /** The session (access token, refresh token, expiry), if any. */
+  get session(): Session | undefined {
+    return this.keeper.current;
+  }
+
+  /** Uses this token, without a refresh token (undefined: forgets the session, sending nothing). */
   setToken(token: string | undefined): void {
-    if (token === this.currentToken) return;
-    this.currentToken = token;
-    this.onTokenChange?.(token);
+    if (token === this.token) return;
+    this.keeper.set(token === undefined ? undefined : { token });
   }
 
-  /** Forgets the token. */
-  logout(): void {
-    this.setToken(undefined);
+  /** Uses this session, e.g. one another tab stored (undefined: forgets it, sending nothing). */
+  setSession(session: Session | undefined): void {
+    const checked = session === undefined ? undefined : readSession(session);
+    if (session !== undefined && checked === undefined) throw new TypeError('setSession: a session must have a token');
+    this.keeper.set(checked);
+  }
+
+  /**
+   * Logs out: forgets the session at once (before returning, like `setSession(undefined)`), then
+   * asks Broker to end it (`POST /logout`), so that its tokens stop working everywhere and its
+   * streams close. Best effort: resolves with whether Broker confirmed, never rejects. An access
+   * token that has expired is first traded for a fresh one with the refresh token.
+   */
+  async logout(): Promise<boolean> {
+    const settling = this.keeper.settling();
+    let session = this.keeper.current;
+    this.keeper.set(undefined);
+    // A refresh in flight spends the refresh token we hold: end the session with its result.
+    if (settling) session = (await settling.catch(() => undefined)) ?? session;
+    if (!session) return false;
+    let { token, refreshToken } = session;
+    for (;;) {
+      try {
+        await this.request('POST', 'logout', {}, token);
+        return true;
+      } catch (error) {
+        if (!tokenRefused(error) || refreshToken === undefined) return false;
+        try {
+          token = (await this.exchange(refreshToken)).token;
+        } catch {
+          return false;
+        }
+        refreshToken = undefined;
+      }
+    }
+  }
+
+  /**
+   * Exchanges the refresh token for a new pair (`POST /token/refresh`) and keeps it. The client
+   * does this by itself (before expiry, and after a 401); concurrent calls share one request.
+   * When Broker refuses (the session is over), the client forgets the session.
+   */
+  refresh(): Promise<Session> {
+    return this.keeper.refresh();
   }
 
   /** POST /users → the new user's id. */
@@ -116,13 +241,12 @@ export class BrokerClient {
     return this.json<{ id: string }>('POST', 'users', { body });
   }
 
-  /** POST /login; keeps the token for the calls that need it, and returns it. */
+  /** POST /login; keeps the session (token, refresh token, expiry) and returns the token. */
   async login(credentials: Credentials): Promise<string> {
-    const { jwt } = await this.json<{ jwt: string }>('POST', 'login', {
-      body: { username: credentials.username, password: credentials.password },
-    });
-    this.setToken(jwt);
-    return jwt;
+    const res = await this.send('POST', 'login', { body: { username: credentials.username, password: credentials.password } });
+    const session = sessionFromPair(await readJson(res));
+    this.keeper.set(session);
+    return session.token;
   }
 
   /** POST /insert: released at `timestamp` (a Date or epoch seconds; omitted: now). */
@@ -134,15 +258,7 @@ export class BrokerClient {
 
   /** GET /events/{name}: one page of every version of a name (released, pending, cancelled). */
   async history<T = unknown>(name: string, options: HistoryOptions = {}): Promise<HistoryPage<T>> {
-    const params = new URLSearchParams();
-    if (options.limit !== undefined) params.set('limit', String(options.limit));
-    if (options.after !== undefined) params.set('after', options.after);
-    const query = params.toString();
-    const path = `events/${encodeURIComponent(name)}${query ? `?${query}` : ''}`;
-    const res = await this.send('GET', path, { auth: true, ...(options.signal ? { signal: options.signal } : {}) });
-    const events = (await readJson(res)) as BrokerEvent<T>[];
-    const next = res.headers.get('x-next-after');
-    return next ? { events, next } : { events };
+    return this.eventPage<T>(`events/${encodeURIComponent(name)}${query({ limit: options.limit, after: options.after })}`, options.signal);
   }
 
   /** Every version of a name, page after page. */
@@ -164,35 +280,146 @@ export class BrokerClient {
     return this.json<BrokerEvent<T>>('POST', `events/${encodeURIComponent(id)}/cancel`, { auth: true });
   }
 
+  /** GET /me/pending: one page of your events not yet released nor cancelled (ascending timestamp). */
+  async pending<T = unknown>(options: HistoryOptions = {}): Promise<HistoryPage<T>> {
+    return this.eventPage<T>(`me/pending${query({ limit: options.limit, after: options.after })}`, options.signal);
+  }
+
+  /** Every pending event of yours, page after page. */
+  async *pendingAll<T = unknown>(options: { pageSize?: number; signal?: AbortSignal } = {}): AsyncGenerator<BrokerEvent<T>> {
+    let after: string | undefined;
+    do {
+      const page: HistoryPage<T> = await this.pending<T>({
+        ...(options.pageSize === undefined ? {} : { limit: options.pageSize }),
+        ...(after === undefined ? {} : { after }),
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+      yield* page.events;
+      after = page.next;
+    } while (after !== undefined);
+  }
+
+  /** GET /me: your id, username, info and roles. */
+  async me<I = unknown>(): Promise<Profile<I>> {
+    return readProfile(await readJson(await this.send('GET', 'me', { auth: true }))) as Profile<I>;
+  }
+
+  /** PATCH /me: replaces your info (any JSON) → your profile. */
+  async updateMe<I = unknown>(info: I): Promise<Profile<I>> {
+    const body = { info: info === undefined ? null : info };
+    return readProfile(await readJson(await this.send('PATCH', 'me', { body, auth: true }))) as Profile<I>;
+  }
+
+  /**
+   * POST /me/password: every session of yours ends (other devices log in again); this client
+   * keeps the new one Broker answers, and resolves with its token.
+   */
+  async changePassword(oldPassword: string, newPassword: string): Promise<string> {
+    const body = { old_password: oldPassword, new_password: newPassword };
+    const session = await this.keeper.replace(async () => {
+      return sessionFromPair(await readJson(await this.send('POST', 'me/password', { body, auth: true })));
+    });
+    return session.token;
+  }
+
+  /**
+   * GET /admin/users (role admin): one page of users in username order; `search` keeps the
+   * usernames containing it (letter case ignored).
+   */
+  async listUsers<I = unknown>(options: UserListOptions = {}): Promise<UserPage<I>> {
+    const search = options.search === '' ? undefined : options.search;
+    const res = await this.send('GET', `admin/users${query({ search, limit: options.limit, after: options.after })}`, {
+      auth: true,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    return readUserList(await readJson(res)) as UserPage<I>;
+  }
+
+  /** GET /admin/users/{id} (role admin). */
+  async getUser<I = unknown>(id: string): Promise<UserAccount<I>> {
+    const res = await this.send('GET', `admin/users/${encodeURIComponent(id)}`, { auth: true });
+    return readUserAccount(await readJson(res)) as UserAccount<I>;
+  }
+
+  /**
+   * PATCH /admin/users/{id} (role admin): info, roles, password, disabled → the user. A new
+   * password, a disabled account or changed roles end the user's sessions.
+   */
+  async updateUser<I = unknown>(id: string, patch: UserPatch): Promise<UserAccount<I>> {
+    const body: Record<string, unknown> = {};
+    if (patch.info !== undefined) body.info = patch.info;
+    if (patch.roles !== undefined) body.roles = [...patch.roles];
+    if (patch.password !== undefined) body.password = patch.password;
+    if (patch.disabled !== undefined) body.disabled = patch.disabled;
+    const res = await this.send('PATCH', `admin/users/${encodeURIComponent(id)}`, { body, auth: true });
+    return readUserAccount(await readJson(res)) as UserAccount<I>;
+  }
+
+  /** DELETE /admin/users/{id} (role admin). Their events stay. */
+  async deleteUser(id: string): Promise<{ id: string; deleted: true }> {
+    await this.send('DELETE', `admin/users/${encodeURIComponent(id)}`, { auth: true });
+    return { id, deleted: true };
+  }
+
   /**
    * Subscribes to the stream: the latest value of each name, then live events (or, with
    * `lastEventId`, what came after it). Reconnects with backoff and jitter and resumes where it
    * stopped, so no event is lost or repeated across a network drop.
    */
   subscribe<T = unknown>(options: SubscribeOptions<T>): Subscription {
+    const keeper = this.keeper;
     return new EventStream<T>(
-      { baseUrl: this.url, fetch: this.fetchImpl, EventSource: this.eventSource, token: () => this.currentToken },
+      {
+        baseUrl: this.url,
+        fetch: this.fetchImpl,
+        EventSource: this.eventSource,
+        hasToken: () => keeper.current !== undefined,
+        token: () => keeper.token(),
+        renew: (refused) => keeper.replacement(refused),
+      },
       options,
     );
   }
 
-  private async json<T>(method: string, path: string, options: { body?: unknown; auth?: boolean }): Promise<T> {
+  /** POST /token/refresh, without touching the session: the new one. */
+  private async exchange(refreshToken: string): Promise<Session> {
+    const res = await this.request('POST', 'token/refresh', { body: { refresh_token: refreshToken } }, undefined);
+    return sessionFromPair(await readJson(res));
+  }
+
+  private async eventPage<T>(path: string, signal: AbortSignal | undefined): Promise<HistoryPage<T>> {
+    const res = await this.send('GET', path, { auth: true, ...(signal ? { signal } : {}) });
+    const events = readEvents(await readJson(res)) as BrokerEvent<T>[];
+    const next = res.headers.get('x-next-after');
+    return next ? { events, next } : { events };
+  }
+
+  private async json<T>(method: string, path: string, options: SendOptions): Promise<T> {
     return (await readJson(await this.send(method, path, options))) as T;
   }
 
-  private async send(
-    method: string,
-    path: string,
-    options: { body?: unknown; auth?: boolean; signal?: AbortSignal },
-  ): Promise<Response> {
+  /**
+   * Sends a request; with `auth`, with the session's token — refreshed first when it is due —
+   * and, when Broker refuses that token (401), once more with a fresh one.
+   */
+  private async send(method: string, path: string, options: SendOptions): Promise<Response> {
+    if (!options.auth) return this.request(method, path, options, undefined);
+    const token = await this.keeper.token();
+    if (token === undefined) throw new BrokerError('not logged in: call login() first', { status: 401, code: 'unauthorized' });
+    try {
+      return await this.request(method, path, options, token);
+    } catch (error) {
+      const session = this.keeper.current;
+      // Nothing to refresh with, and no other token since: the 401 stands.
+      if (!tokenRefused(error) || !session || (session.token === token && !session.refreshToken)) throw error;
+      return this.request(method, path, options, await this.keeper.replacement(token));
+    }
+  }
+
+  private async request(method: string, path: string, options: SendOptions, token: string | undefined): Promise<Response> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (options.body !== undefined) headers['content-type'] = 'application/json';
-    if (options.auth) {
-      if (this.currentToken === undefined) {
-        throw new BrokerError('not logged in: call login() first', { status: 401, code: 'unauthorized' });
-      }
-      headers.authorization = `Bearer ${this.currentToken}`;
-    }
+    if (token !== undefined) headers.authorization = `Bearer ${token}`;
     let res: Response;
     try {
       res = await this.fetchImpl(new URL(path, this.url).toString(), {
@@ -211,6 +438,14 @@ export class BrokerClient {
     if (!res.ok) throw await errorFromResponse(res);
     return res;
   }
+}
+
+/** `?name=value&…` of the defined parameters, or ''. */
+function query(parameters: Record<string, string | number | undefined>): string {
+  const params = new URLSearchParams();
+  for (const [name, value] of Object.entries(parameters)) if (value !== undefined) params.set(name, String(value));
+  const text = params.toString();
+  return text ? `?${text}` : '';
 }
 
 async function readJson(res: Response): Promise<unknown> {

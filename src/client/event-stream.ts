@@ -15,7 +15,27 @@ export interface StreamContext {
   readonly baseUrl: URL;
   readonly fetch: typeof fetch;
   readonly EventSource: EventSourceConstructor | undefined;
-  token(): string | undefined;
+  /** Whether the client is logged in (for `auth: 'auto'`). */
+  hasToken(): boolean;
+  /** The token to send (refreshed first when due); rejects when the session is over. */
+  token(): Promise<string | undefined>;
+  /** A token other than `refused` (refreshing if need be); rejects when there is none. */
+  renew(refused: string | undefined): Promise<string>;
+}
+
+/** Why Broker ended a token-bound stream, from its last comment (`: token expired: …`). */
+type TokenEnd = 'expired' | 'revoked';
+
+function tokenEnd(comment: string): TokenEnd | undefined {
+  const text = comment.trimStart();
+  if (text.startsWith('token expired')) return 'expired';
+  if (text.startsWith('token revoked')) return 'revoked';
+  return undefined;
+}
+
+/** A `*` or `>` segment: a pattern, which only the fetch transport can follow. */
+function isPattern(name: string): boolean {
+  return name.split('.').some((segment) => segment === '*' || segment === '>');
 }
 
 type Transport = ConnectionStatus['transport'];
@@ -34,15 +54,20 @@ function networkError(cause: unknown): BrokerError {
  * One subscription to `GET /events`, over the native EventSource or a fetch-based reader, that
  * survives connection losses: it reconnects with exponential backoff and jitter and resumes
  * after the last id it received (`Last-Event-ID` header, or `?lastEventId=` for a new
- * EventSource), which Broker answers with exactly the events released since, in order.
+ * EventSource), which Broker answers with exactly the events released since, in order. A
+ * stream sent with a token (fetch transport) that Broker ends because the token expired or was
+ * revoked, or refuses with 401, reconnects at once with another token (refreshed if need be).
  */
 export class EventStream<T = unknown> implements Subscription {
   private readonly names: readonly string[] | undefined;
+  private readonly hasPattern: boolean;
   private readonly maxDelay: number;
   private readonly idleTimeout: number;
   private baseDelay: number;
   private lastId: string | undefined;
   private useToken: boolean;
+  /** A token just had in exchange for a refused one: if it is refused too, no token will do. */
+  private renewedToken: string | undefined;
   private attempt = 0;
   private lostOnce = false;
   private closed = false;
@@ -67,9 +92,11 @@ export class EventStream<T = unknown> implements Subscription {
       }
       this.names = [...new Set(options.events)];
     }
+    this.hasPattern = this.names?.some(isPattern) ?? false;
     if (options.transport === 'eventsource') {
       if (!ctx.EventSource) throw new TypeError('subscribe: no EventSource in this environment');
       if (!this.names) throw new TypeError('subscribe: the EventSource transport needs the event names (events)');
+      if (this.hasPattern) throw new TypeError('subscribe: the EventSource transport cannot follow patterns (orders.*)');
       if (options.auth === true) throw new TypeError('subscribe: the EventSource transport cannot send the token');
     }
     this.baseDelay = options.minDelayMs ?? 1000;
@@ -109,7 +136,7 @@ export class EventStream<T = unknown> implements Subscription {
     const mode = this.options.transport ?? 'auto';
     if (mode === 'fetch' || this.useToken) return 'fetch';
     if (mode === 'eventsource') return 'eventsource';
-    return this.ctx.EventSource && this.names ? 'eventsource' : 'fetch';
+    return this.ctx.EventSource && this.names && !this.hasPattern ? 'eventsource' : 'fetch';
   }
 
   private abandon(): void {
@@ -156,12 +183,23 @@ export class EventStream<T = unknown> implements Subscription {
       stopIdle();
       controller.abort();
     };
-    const headers: Record<string, string> = { accept: 'text/event-stream' };
-    if (this.lastId !== undefined) headers['last-event-id'] = this.lastId;
-    const token = this.useToken ? this.ctx.token() : undefined;
-    if (token !== undefined) headers.authorization = `Bearer ${token}`;
+    /** Set by Broker's last comment when it ends the stream for its token. */
+    let ended: TokenEnd | undefined;
 
     const run = async (): Promise<void> => {
+      let token: string | undefined;
+      if (this.useToken) {
+        try {
+          token = await this.ctx.token();
+        } catch (error) {
+          this.renewFailed(generation, error);
+          return;
+        }
+        if (generation !== this.generation) return;
+      }
+      const headers: Record<string, string> = { accept: 'text/event-stream' };
+      if (this.lastId !== undefined) headers['last-event-id'] = this.lastId;
+      if (token !== undefined) headers.authorization = `Bearer ${token}`;
       let res: Response;
       try {
         res = await this.ctx.fetch(this.url(false), { headers, signal: controller.signal });
@@ -175,7 +213,7 @@ export class EventStream<T = unknown> implements Subscription {
       }
       if (!res.ok) {
         const error = await errorFromResponse(res);
-        this.failed(generation, error);
+        this.failed(generation, error, token);
         return;
       }
       const type = res.headers.get('content-type') ?? '';
@@ -190,6 +228,9 @@ export class EventStream<T = unknown> implements Subscription {
           onMessage: (message) => this.deliver(generation, message),
           onRetry: (ms) => {
             this.baseDelay = ms;
+          },
+          onComment: (text) => {
+            ended = tokenEnd(text) ?? ended;
           },
         },
         this.lastId ?? '',
@@ -206,7 +247,10 @@ export class EventStream<T = unknown> implements Subscription {
           parser.push(decoder.decode(value, { stream: true }));
           if (generation !== this.generation) return;
         }
-        this.lost(generation, new BrokerError('the server ended the stream', { status: 0, code: 'network' }));
+        if (ended !== undefined && token !== undefined) {
+          const message = ended === 'expired' ? 'the token expired' : 'the token was revoked';
+          this.renew(generation, token, new BrokerError(message, { status: 401, code: 'unauthorized' }));
+        } else this.lost(generation, new BrokerError('the server ended the stream', { status: 0, code: 'network' }));
       } catch (error) {
         this.lost(generation, networkError(error));
       } finally {
@@ -261,19 +305,55 @@ export class EventStream<T = unknown> implements Subscription {
   private opened(generation: number, transport: Transport): void {
     if (generation !== this.generation) return;
     this.attempt = 0;
+    this.renewedToken = undefined;
     this.setStatus({ state: 'open', transport, attempt: 0 });
   }
 
-  /** Broker answered with an error status. */
-  private failed(generation: number, error: BrokerError): void {
+  /** Broker answered with an error status (`token`: the one sent, if any). */
+  private failed(generation: number, error: BrokerError, token?: string): void {
     if (generation !== this.generation) return;
     const auto = this.options.auth === undefined || this.options.auth === 'auto';
-    if (error.status === 401 && auto && !this.useToken && this.ctx.token() !== undefined) {
-      this.useToken = true; // STREAM_AUTH=true: from now on with the token (fetch transport)
+    const anonymousRefused = error.status === 401 || (error.status === 403 && error.code === 'forbidden');
+    if (anonymousRefused && auto && !this.useToken && this.ctx.hasToken()) {
+      // STREAM_AUTH=true, or names only users may read: from now on with the token (fetch transport).
+      this.useToken = true;
       this.connect();
       return;
     }
+    if (error.status === 401 && this.useToken && this.ctx.hasToken() && !(token !== undefined && token === this.renewedToken)) {
+      this.renew(generation, token, error);
+      return;
+    }
     if (isFatal(error.status)) this.closeWith(generation, error);
+    else this.lost(generation, error);
+  }
+
+  /**
+   * Broker refused the stream's token, or ended the stream because the token expired or was
+   * revoked: get another (the client's current one, or a refreshed one) and reconnect at once,
+   * resuming after the last id. Closes for good only when no token can be had.
+   */
+  private renew(generation: number, refused: string | undefined, error: BrokerError): void {
+    if (generation !== this.generation || this.closed) return;
+    this.abandon();
+    const renewal = this.generation;
+    this.lostOnce = true;
+    this.setStatus({ state: 'reconnecting', transport: this.current.transport, attempt: this.attempt, error });
+    this.ctx.renew(refused).then(
+      (token) => {
+        if (renewal !== this.generation || this.closed) return;
+        this.renewedToken = token;
+        this.connect();
+      },
+      (failure: unknown) => this.renewFailed(renewal, failure),
+    );
+  }
+
+  /** No fresh token: the session is over (close for good), or Broker could not be reached (retry later). */
+  private renewFailed(generation: number, failure: unknown): void {
+    if (generation !== this.generation || this.closed) return;
+    const error = failure instanceof Error ? failure : new Error(String(failure));
+    if (failure instanceof BrokerError && isFatal(failure.status)) this.closeWith(generation, error);
     else this.lost(generation, error);
   }
 
@@ -296,6 +376,7 @@ export class EventStream<T = unknown> implements Subscription {
     const transport = this.current.transport;
     this.abandon();
     this.lostOnce = true;
+    this.renewedToken = undefined; // the network failed, not the token
     this.attempt += 1;
     let delay = reconnectDelay(this.attempt, { baseMs: this.baseDelay, maxMs: this.maxDelay });
     if (error instanceof BrokerError && error.retryAfter !== undefined) delay = Math.max(delay, error.retryAfter * 1000);

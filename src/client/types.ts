@@ -10,6 +10,33 @@ export interface BrokerEvent<T = unknown> {
   readonly data: T;
 }
 
+/** The caller's account, as `GET /me` answers it. */
+export interface Profile<I = unknown> {
+  readonly id: string;
+  readonly username: string;
+  /** The JSON given at sign-up (or by `updateMe`); `null` when none. */
+  readonly info: I;
+  /** Role names, e.g. `['admin']`. */
+  readonly roles: readonly string[];
+}
+
+/** A user as the admin API answers it. */
+export interface UserAccount<I = unknown> extends Profile<I> {
+  /** A disabled user cannot log in, and their tokens are refused. */
+  readonly disabled: boolean;
+  /** Epoch seconds. */
+  readonly created_at: number;
+}
+
+/** What an admin may change of a user (`PATCH /admin/users/{id}`): any of these. */
+export interface UserPatch {
+  readonly info?: unknown;
+  readonly roles?: readonly string[];
+  /** A new password (ends every session of the user). */
+  readonly password?: string;
+  readonly disabled?: boolean;
+}
+
 /** An event received on the stream. */
 export interface StreamEvent<T = unknown> {
   /** The SSE `id:`: Broker's release sequence number, as a string. */
@@ -26,8 +53,8 @@ export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
 export interface ConnectionStatus {
   /**
    * `connecting`: first attempt; `open`: receiving; `reconnecting`: lost, waiting `retryInMs`
-   * or trying again; `closed`: by `close()`, or for good after an answer that retrying cannot
-   * fix (400, 401, 403, 404: see `error`).
+   * or trying again (or renewing its token); `closed`: by `close()`, or for good after an answer
+   * that retrying cannot fix (400, 403, 404, or 401 when no fresh token could be had: see `error`).
    */
   readonly state: ConnectionState;
   /** The transport of the current or last connection. */
@@ -46,7 +73,11 @@ export interface ConnectionStatus {
 export type EventSourceConstructor = new (url: string, init?: { withCredentials?: boolean }) => EventSource;
 
 export interface SubscribeOptions<T = unknown> {
-  /** Only these event names (`?event=…`); all names when omitted. */
+  /**
+   * Only these event names (`?event=…`); all names when omitted. Patterns too: `orders.*` (one
+   * segment), `chat.room1.>` (one or more trailing segments); a pattern needs the fetch
+   * transport, since an EventSource cannot listen to names it does not know.
+   */
   readonly events?: readonly string[];
   /** Called for every event, in id order: the latest of each name first, then live ones. */
   readonly onEvent: (event: StreamEvent<T>) => void;
@@ -57,7 +88,9 @@ export interface SubscribeOptions<T = unknown> {
   /**
    * Send the token? `true`: always (fetch transport, `Authorization` header); `false`: never;
    * `'auto'` (default): not at first, and with it from then on if Broker answers 401
-   * (`STREAM_AUTH=true`) and the client holds a token.
+   * (`STREAM_AUTH=true`) or 403 (a name only users may read) and the client holds a token.
+   * A stream sent with a token ends when the token expires or is revoked; the subscription then
+   * reconnects with a fresh one (refreshing it if need be) and resumes where it stopped.
    */
   readonly auth?: boolean | 'auto';
   /**

@@ -1,15 +1,24 @@
 /**
  * The web console: sign up / log in, the live stream, the current value of every name, history,
- * insert (now or later) and the user's pending events. Plain DOM, no framework, no bundler: the
- * browser loads these compiled modules and the client library directly from Broker.
+ * insert (now or later), the user's pending events, and for admins the users. Plain DOM, no
+ * framework, no bundler: the browser loads these compiled modules and the client library
+ * directly from Broker.
  */
-import { type BrokerClient, BrokerError, type ConnectionStatus, type StreamEvent, type Subscription } from '../client/index.js';
-import { byId, countdown, el, errorText, formatDateTime, formatTime, preview, toDateTimeLocal } from './dom.js';
-import { outcomes, type PendingEvent, PendingStore } from './pending.js';
-import { createSessionClient, readClaims, rememberUsername, storedUsername } from './session.js';
+import { BrokerError, type ConnectionStatus, type Profile, type StreamEvent, type Subscription } from '../client/index.js';
+import { byId, el, errorText, formatDateTime, formatTime, preview, toDateTimeLocal } from './dom.js';
+import { PendingView } from './pending-view.js';
+import { createSessionClient } from './session.js';
+import { UsersView } from './users-view.js';
 
 const MAX_LIVE_ROWS = 200;
-const client = createSessionClient();
+/** The signed-in user (GET /me), or undefined when signed out. */
+let me: Profile | undefined;
+const client = createSessionClient((session, otherTab) => {
+  // Logged out (here or in another tab), or a refresh found the session over.
+  if (session === undefined && me !== undefined) signedOut('Your session has ended. Please log in again.');
+  // Logged in in another tab.
+  else if (session !== undefined && otherTab && me === undefined) void signedIn();
+});
 
 // ---------------------------------------------------------------- connection status
 
@@ -52,45 +61,74 @@ const appView = byId('app-view', HTMLElement);
 const who = byId('who', HTMLElement);
 const whoName = byId('who-name', HTMLElement);
 const authMessage = byId('auth-message', HTMLElement);
+const usersTab = byId('tab-users', HTMLAnchorElement);
 let subscription: Subscription | undefined;
-let pendingStore: PendingStore | undefined;
-let userId = '';
 
-function signedIn(): void {
-  const claims = readClaims(client.token);
-  if (!claims) return signedOut();
-  userId = claims.sub;
-  pendingStore = new PendingStore(claims.sub);
-  whoName.textContent = storedUsername() || claims.sub;
+/** A 401 that reaches here means the session is over (the client refreshes expired tokens itself). */
+function handleError(error: unknown, target: HTMLElement, prefix = ''): void {
+  if (error instanceof BrokerError && error.status === 401 && error.code === 'unauthorized') {
+    signedOut('Your session has ended. Please log in again.');
+    return;
+  }
+  target.textContent = `${prefix}${errorText(error)}`;
+  target.dataset.kind = 'error';
+}
+
+const pending = new PendingView(client, handleError);
+const users = new UsersView(
+  client,
+  () => me?.id ?? '',
+  () => void loadMe(),
+  handleError,
+);
+
+/** Reads who is signed in (and their roles: admins get the Users tab). */
+async function loadMe(): Promise<boolean> {
+  try {
+    me = await client.me();
+  } catch (error) {
+    if (client.session === undefined || (error instanceof BrokerError && error.status === 401)) {
+      signedOut('Your session has ended. Please log in again.');
+    } else {
+      authView.hidden = false;
+      authMessage.textContent = `Could not reach Broker: ${errorText(error)}`;
+    }
+    return false;
+  }
+  whoName.textContent = me.username;
+  usersTab.hidden = !me.roles.includes('admin');
+  if (usersTab.hidden && shown === 'users') location.hash = '#live';
+  return true;
+}
+
+async function signedIn(): Promise<void> {
+  if (!(await loadMe())) return;
+  shown = undefined;
   authView.hidden = true;
   appView.hidden = false;
   who.hidden = false;
+  authMessage.textContent = '';
   startStream();
-  renderPending();
-  void reconcilePending();
+  pending.start();
   showView(location.hash.slice(1));
 }
 
 function signedOut(message = ''): void {
+  const wasIn = me !== undefined;
+  me = undefined;
   subscription?.close();
   subscription = undefined;
-  client.logout();
+  pending.stop();
+  users.reset();
+  usersTab.hidden = true;
+  // Ends the session at Broker too (best effort); the client forgets it at once.
+  void client.logout();
   showStatus(undefined);
   authView.hidden = false;
   appView.hidden = true;
   who.hidden = true;
   authMessage.textContent = message;
-  byId('login-username', HTMLInputElement).focus();
-}
-
-/** A 401 anywhere means the token expired (or the secret changed): back to the login. */
-function handleError(error: unknown, target: HTMLElement): void {
-  if (error instanceof BrokerError && error.status === 401) {
-    signedOut('Your session has expired. Please log in again.');
-    return;
-  }
-  target.textContent = errorText(error);
-  target.dataset.kind = 'error';
+  if (wasIn || message) byId('login-username', HTMLInputElement).focus();
 }
 
 byId('login-form', HTMLFormElement).addEventListener('submit', (event) => {
@@ -108,12 +146,11 @@ async function logIn(username: string, password: string, before?: () => Promise<
   try {
     await before?.();
     await client.login({ username, password });
-    rememberUsername(username);
-    authMessage.textContent = '';
-    signedIn();
   } catch (error) {
     authMessage.textContent = errorText(error);
+    return;
   }
+  await signedIn();
 }
 
 const signupInfo = byId('signup-info', HTMLTextAreaElement);
@@ -141,20 +178,31 @@ byId('logout', HTMLButtonElement).addEventListener('click', () => signedOut());
 
 // ---------------------------------------------------------------- views (tabs)
 
-const views = ['live', 'insert', 'history'] as const;
+const views = ['live', 'insert', 'history', 'users'] as const;
 type View = (typeof views)[number];
+/** The view on screen (undefined: none yet since signing in). */
+let shown: View | undefined;
 
 function showView(name: string): void {
-  const view: View = (views as readonly string[]).includes(name) ? (name as View) : 'live';
+  let view: View = (views as readonly string[]).includes(name) ? (name as View) : 'live';
+  if (view === 'users' && usersTab.hidden) view = 'live';
   for (const v of views) {
     byId(`view-${v}`, HTMLElement).hidden = v !== view;
     const link = byId(`tab-${v}`, HTMLAnchorElement);
     if (v === view) link.setAttribute('aria-current', 'page');
     else link.removeAttribute('aria-current');
   }
+  const changed = view !== shown;
+  shown = view;
+  if (!changed || me === undefined) return;
+  if (view === 'insert') void pending.reload();
+  if (view === 'users') users.show();
 }
 
 window.addEventListener('hashchange', () => showView(location.hash.slice(1)));
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'visible' && me !== undefined) void pending.reload();
+});
 
 // ---------------------------------------------------------------- live stream and current values
 
@@ -164,19 +212,27 @@ const valuesBody = byId('values-body', HTMLTableSectionElement);
 const valuesEmpty = byId('values-empty', HTMLElement);
 const valueRows = new Map<string, HTMLTableRowElement>();
 
+/**
+ * Every name this user may read: with the token (so the fetch transport), whose expiry the
+ * client handles by renewing it and resuming. Only a session that is over closes it (401).
+ */
 function startStream(): void {
   subscription?.close();
+  liveBody.replaceChildren();
+  liveEmpty.hidden = false;
+  valuesBody.replaceChildren();
+  valueRows.clear();
+  valuesEmpty.hidden = false;
   subscription = client.subscribe({
-    auth: 'auto',
+    auth: true,
     onEvent: (event) => {
       addLiveRow(event);
       setCurrentValue(event);
-      pendingMaybeReleased(event.event);
     },
     onStatus: (status) => {
       showStatus(status);
       if (status.state === 'closed' && status.error instanceof BrokerError && status.error.status === 401) {
-        signedOut('Your session has expired. Please log in again.');
+        signedOut('Your session has ended. Please log in again.');
       }
     },
   });
@@ -311,117 +367,12 @@ insertForm.addEventListener('submit', (event) => {
       insertResult.textContent = future
         ? `Scheduled ${name} for ${formatDateTime(timestamp ?? new Date())} (id ${id}).`
         : `Inserted ${name} (id ${id}).`;
-      if (future && timestamp) {
-        pendingStore?.add({ id, event: name, timestamp: timestamp.getTime() / 1000 });
-        renderPending();
-      }
+      if (future) void pending.reload();
     } catch (error) {
       handleError(error, insertResult);
     }
   })();
 });
-
-// ---------------------------------------------------------------- pending events
-
-const pendingBody = byId('pending-body', HTMLTableSectionElement);
-const pendingEmpty = byId('pending-empty', HTMLElement);
-const pendingMessage = byId('pending-message', HTMLElement);
-const countdownCells = new Map<string, { cell: HTMLElement; event: PendingEvent }>();
-const checking = new Set<string>();
-
-function renderPending(): void {
-  const events = pendingStore?.list() ?? [];
-  pendingBody.replaceChildren();
-  countdownCells.clear();
-  for (const p of events) {
-    const row = el('tr');
-    row.dataset.id = p.id;
-    row.dataset.event = p.event;
-    const cell = el('td', countdown(p.timestamp * 1000 - Date.now()), { class: 'countdown' });
-    const cancel = el('button', 'Cancel', {
-      type: 'button',
-      class: 'danger',
-      'aria-label': `Cancel ${p.event} due ${formatDateTime(new Date(p.timestamp * 1000))}`,
-    });
-    cancel.addEventListener('click', () => void cancelPending(p, cancel));
-    const actions = el('td');
-    actions.append(cancel);
-    row.append(el('td', p.event, { class: 'name' }), el('td', formatDateTime(new Date(p.timestamp * 1000))), cell, actions);
-    pendingBody.append(row);
-    countdownCells.set(p.id, { cell, event: p });
-  }
-  pendingEmpty.hidden = events.length > 0;
-}
-
-async function cancelPending(p: PendingEvent, button: HTMLButtonElement): Promise<void> {
-  button.disabled = true;
-  try {
-    await client.cancel(p.id);
-    pendingMessage.textContent = `Cancelled ${p.event} (id ${p.id}).`;
-    pendingMessage.dataset.kind = 'ok';
-    pendingStore?.remove(p.id);
-  } catch (error) {
-    if (error instanceof BrokerError && (error.code === 'already_released' || error.code === 'already_cancelled' || error.code === 'not_found')) {
-      pendingMessage.textContent = `${p.event} could not be cancelled: ${error.message}`;
-      pendingMessage.dataset.kind = 'error';
-      pendingStore?.remove(p.id);
-    } else {
-      button.disabled = false;
-      handleError(error, pendingMessage);
-      return;
-    }
-  }
-  renderPending();
-}
-
-/** Asks the history what became of the pending events of these names. */
-async function reconcilePending(names?: ReadonlySet<string>): Promise<void> {
-  const store = pendingStore;
-  if (!store) return;
-  const byName = new Map<string, string[]>();
-  for (const p of store.list()) {
-    if (names && !names.has(p.event)) continue;
-    if (checking.has(p.id)) continue;
-    byName.set(p.event, [...(byName.get(p.event) ?? []), p.id]);
-  }
-  for (const [name, ids] of byName) {
-    for (const id of ids) checking.add(id);
-    try {
-      const result = await outcomes(client, name, ids);
-      let changed = false;
-      for (const [id, outcome] of result) {
-        if (outcome === 'released' || outcome === 'cancelled' || outcome === 'unknown') {
-          store.remove(id);
-          changed = true;
-        }
-      }
-      if (changed && store === pendingStore) renderPending();
-    } catch (error) {
-      handleError(error, pendingMessage);
-    } finally {
-      for (const id of ids) checking.delete(id);
-    }
-  }
-}
-
-/** A frame of a name we have pending events of: one of them may just have been released. */
-function pendingMaybeReleased(name: string): void {
-  const due = pendingStore?.list().filter((p) => p.event === name && p.timestamp * 1000 <= Date.now()) ?? [];
-  if (due.length > 0) void reconcilePending(new Set([name]));
-}
-
-setInterval(() => {
-  const now = Date.now();
-  const overdue = new Set<string>();
-  for (const { cell, event } of countdownCells.values()) {
-    const left = event.timestamp * 1000 - now;
-    cell.textContent = countdown(left);
-    // Released (or not, if cancelled elsewhere) a moment ago: the stream may not carry it
-    // when its name is not of interest, so ask the history once it is well past due.
-    if (left < -2000) overdue.add(event.event);
-  }
-  if (overdue.size > 0) void reconcilePending(overdue);
-}, 1000);
 
 // ---------------------------------------------------------------- history
 
@@ -455,7 +406,7 @@ async function loadHistory(page: number): Promise<void> {
         el('td', e.id.slice(0, 8), { class: 'mono', title: e.id }),
         el('td', formatDateTime(new Date(e.timestamp * 1000))),
         el('td', state, { class: `state ${state}` }),
-        el('td', e.user_id === userId ? 'you' : e.user_id.slice(0, 8), { title: e.user_id }),
+        el('td', e.user_id === me?.id ? 'you' : e.user_id.slice(0, 8), { title: e.user_id }),
         el('td', preview(e.data), { class: 'data', title: JSON.stringify(e.data) ?? '' }),
       );
       historyBody.append(row);
@@ -484,5 +435,5 @@ historyForm.addEventListener('submit', (event) => {
 
 // ---------------------------------------------------------------- start
 
-if (client.token) signedIn();
+if (client.session) void signedIn();
 else signedOut();

@@ -1,67 +1,86 @@
-import { BrokerClient } from '../client/index.js';
+import { BrokerClient, readSession, type Session } from '../client/index.js';
 
-const TOKEN_KEY = 'broker.console.token';
-const USERNAME_KEY = 'broker.console.username';
-
-export interface Claims {
-  /** The user id. */
-  readonly sub: string;
-  /** Expiry, epoch seconds. */
-  readonly exp: number;
-}
+/** The session (access token, refresh token, expiry), shared by the console's and the demo's tabs. */
+const SESSION_KEY = 'broker.console.session';
+/** What earlier versions kept: a bare token, a username, pending event ids. Removed on sight. */
+const OLD_KEY_PREFIXES = ['broker.console.token', 'broker.console.username', 'broker.console.pending.'];
+/** Held (navigator.locks) while one tab refreshes the shared session. */
+const REFRESH_LOCK = 'broker.console.refresh';
 
 /** Broker's base URL: the console lives at <base>/console/, whatever prefix Broker is mounted at. */
 export function brokerBase(): URL {
   return new URL('..', location.href);
 }
 
-/** The claims of a JWT (not verified: only Broker can; this is for display and expiry). */
-export function readClaims(token: string | undefined): Claims | undefined {
-  const payload = token?.split('.')[1];
-  if (!payload) return undefined;
+function storedSession(): Session | undefined {
+  let session: Session | undefined;
   try {
-    const json = atob(payload.replace(/-/g, '+').replace(/_/g, '/'));
-    const parsed: unknown = JSON.parse(json);
-    if (typeof parsed !== 'object' || parsed === null) return undefined;
-    const { sub, exp } = parsed as Record<string, unknown>;
-    return typeof sub === 'string' && typeof exp === 'number' ? { sub, exp } : undefined;
+    session = readSession(JSON.parse(localStorage.getItem(SESSION_KEY) ?? 'null'));
   } catch {
-    return undefined;
+    session = undefined;
   }
+  // Without a refresh token, an expired token is of no use.
+  if (session && !session.refreshToken && session.expiresAt !== undefined && session.expiresAt <= Date.now()) session = undefined;
+  return session;
 }
 
-function storedToken(): string | undefined {
-  const token = localStorage.getItem(TOKEN_KEY) ?? undefined;
-  const claims = readClaims(token);
-  if (!claims || claims.exp * 1000 <= Date.now()) {
-    localStorage.removeItem(TOKEN_KEY);
-    return undefined;
+function store(session: Session | undefined): void {
+  const text = session === undefined ? null : JSON.stringify(session);
+  if (localStorage.getItem(SESSION_KEY) === text) return;
+  if (text === null) localStorage.removeItem(SESSION_KEY);
+  else localStorage.setItem(SESSION_KEY, text);
+}
+
+function forgetOldKeys(): void {
+  for (let i = localStorage.length - 1; i >= 0; i--) {
+    const key = localStorage.key(i);
+    if (key && OLD_KEY_PREFIXES.some((prefix) => key.startsWith(prefix))) localStorage.removeItem(key);
   }
-  return token;
 }
 
 /**
- * A client for this Broker whose token is kept in localStorage, so the console and the demo
- * (and every tab of them) share one login.
+ * A client for this Broker whose session lives in localStorage, so the console and the demo
+ * (every tab of them) share one login. The client refreshes the access token by itself; since
+ * Broker rotates the refresh token on every use and ends the session when a spent one comes
+ * back, tabs must never refresh the same one twice: each refresh runs under a Web Lock shared
+ * by the tabs, and first adopts what another tab may have stored meanwhile. `onChange` is told
+ * of every change, this tab's or another's (`otherTab`); undefined: logged out, or the session
+ * is over.
  */
-export function createSessionClient(): BrokerClient {
-  const token = storedToken();
-  return new BrokerClient({
+export function createSessionClient(onChange?: (session: Session | undefined, otherTab: boolean) => void): BrokerClient {
+  let adopting = false;
+  const adopt = (): void => {
+    adopting = true;
+    try {
+      client.setSession(storedSession());
+    } finally {
+      adopting = false;
+    }
+  };
+  forgetOldKeys();
+  const initial = storedSession();
+  const client: BrokerClient = new BrokerClient({
     url: brokerBase(),
-    ...(token === undefined ? {} : { token }),
-    onTokenChange: (next) => {
-      if (next === undefined) {
-        localStorage.removeItem(TOKEN_KEY);
-        localStorage.removeItem(USERNAME_KEY);
-      } else localStorage.setItem(TOKEN_KEY, next);
+    ...(initial === undefined ? {} : { session: initial }),
+    onSessionChange: (session) => {
+      store(session);
+      onChange?.(session, adopting);
+    },
+    refreshLock: <T>(task: () => Promise<T>): Promise<T> => {
+      // Without Web Locks (older browsers), tabs may race: one of them then logs in again.
+      if (!('locks' in navigator)) return task();
+      return new Promise<T>((resolve, reject) => {
+        navigator.locks
+          .request(REFRESH_LOCK, async () => {
+            adopt();
+            resolve(await task());
+          })
+          .catch(reject);
+      });
     },
   });
-}
-
-export function rememberUsername(username: string): void {
-  localStorage.setItem(USERNAME_KEY, username);
-}
-
-export function storedUsername(): string {
-  return localStorage.getItem(USERNAME_KEY) ?? '';
+  window.addEventListener('storage', (event) => {
+    if (event.key === SESSION_KEY || event.key === null) adopt();
+  });
+  return client;
 }
