@@ -22,6 +22,7 @@ import { StreamQuota } from './http/stream-quota.js';
 import { Hub } from './hub/hub.js';
 import { openFileLimit } from './lib/open-file-limit.js';
 import { Metrics } from './metrics/metrics.js';
+import { Pruner } from './retention/pruner.js';
 import { ClusterWaker } from './scheduler/cluster-waker.js';
 import { ReleaseScheduler } from './scheduler/release-scheduler.js';
 import { PostgresStore } from './store/postgres/postgres-store.js';
@@ -30,6 +31,8 @@ import type { AuthChange, Store } from './store/store.js';
 
 /** Rows per store read (catch-up pages, live reads, release batches). */
 const PAGE_SIZE = 500;
+/** Versions one retention call removes at most (one short transaction each). */
+const PRUNE_BATCH = 500;
 /** Descriptors kept free for the database, logs and ordinary requests when streams are capped. */
 const RESERVED_FILES = 500;
 
@@ -87,6 +90,14 @@ export async function createBrokerCore(config: Config, log: Logger, overrides: C
   fanout.onReleased((upTo) => hub.released(upTo));
   const scheduler = new ReleaseScheduler(store.events, fanout, metrics, log, PAGE_SIZE);
   scheduler.onRelease((released) => hub.offer(released));
+  const pruner = new Pruner(
+    store.retention,
+    access,
+    { intervalMs: config.pruneInterval * 1000, batch: PRUNE_BATCH, page: PAGE_SIZE },
+    metrics,
+    log,
+  );
+  scheduler.onRelease((released) => pruner.released(released));
   store.events.onAppendRelease((released) => scheduler.announce(released));
   const waker = new ClusterWaker(scheduler, fanout, log);
 
@@ -105,8 +116,8 @@ export async function createBrokerCore(config: Config, log: Logger, overrides: C
     log,
   );
   fanout.onAuthChange(() => feed.nudge());
-  let pruner: NodeJS.Timeout | undefined;
-  const prune = (): void => {
+  let sessionSweeper: NodeJS.Timeout | undefined;
+  const sweepSessions = (): void => {
     revocations.sweep();
     store.sessions
       .prune(Date.now() / 1000 - revocations.windowSeconds)
@@ -137,21 +148,24 @@ export async function createBrokerCore(config: Config, log: Logger, overrides: C
     log,
     async start() {
       await feed.start();
-      pruner = setInterval(prune, SESSION_PRUNE_MS);
-      pruner.unref();
-      prune();
+      sessionSweeper = setInterval(sweepSessions, SESSION_PRUNE_MS);
+      sessionSweeper.unref();
+      sweepSessions();
       await hub.start();
       await scheduler.start();
+      pruner.start();
     },
     reloadRules() {
       if (config.rules === undefined) return 'no RULES file is configured: nothing to reload';
       access.replace(loadRules(config.rules));
+      pruner.rulesChanged();
       return `reloaded ${access.rules.rules.length} rules from ${config.rules}`;
     },
     async stopStreaming() {
       closing = true;
       hub.close();
-      if (pruner) clearInterval(pruner);
+      if (sessionSweeper) clearInterval(sessionSweeper);
+      await pruner.stop();
       await feed.stop();
       await scheduler.stop();
     },

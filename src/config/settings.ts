@@ -84,6 +84,13 @@ export const settings = {
     doc: 'JSON file of access rules (who may read and write which event names; docs/access.md). Unset: every name is readable by anyone and writable by any user. SIGHUP reloads it.',
     parse: nonEmpty,
   }),
+  pruneInterval: setting({
+    env: 'PRUNE_INTERVAL',
+    flag: 'prune-interval',
+    default: '5',
+    doc: 'Seconds between rounds of retention (removing versions past a rule\'s keep); a version past its limit is gone within about twice this.',
+    parse: decimal(0.1, 3600),
+  }),
   databaseUrl: setting<DatabaseUrl>({
     env: 'DATABASE_URL',
     flag: 'database-url',

@@ -1,5 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { HubMetrics } from '../hub/hub.js';
+import type { PrunerMetrics } from '../retention/pruner.js';
 import type { SchedulerMetrics } from '../scheduler/release-scheduler.js';
 import type { ReleasedEvent } from '../store/store.js';
 
@@ -10,7 +11,7 @@ const FIRST_LAG_SAMPLES_MS = 35;
  * Prometheus metrics of one Broker instance, on its own registry (so that two instances in one
  * process, or a host application's metrics, never collide).
  */
-export class Metrics implements HubMetrics, SchedulerMetrics {
+export class Metrics implements HubMetrics, SchedulerMetrics, PrunerMetrics {
   readonly registry = new Registry();
   private readonly subscriberGauge = new Gauge({
     name: 'broker_subscribers',
@@ -35,6 +36,11 @@ export class Metrics implements HubMetrics, SchedulerMetrics {
   private readonly releasesCounter = new Counter({
     name: 'broker_releases_total',
     help: 'Events released by this node.',
+    registers: [this.registry],
+  });
+  private readonly prunedCounter = new Counter({
+    name: 'broker_pruned_total',
+    help: 'Old versions removed by retention (a rule\'s keep) on this node.',
     registers: [this.registry],
   });
   private readonly lateness = new Histogram({
@@ -76,6 +82,10 @@ export class Metrics implements HubMetrics, SchedulerMetrics {
 
   delivered(frames: number): void {
     if (frames > 0) this.deliveredCounter.inc(frames);
+  }
+
+  pruned(count: number): void {
+    if (count > 0) this.prunedCounter.inc(count);
   }
 
   released(events: readonly ReleasedEvent[]): void {
