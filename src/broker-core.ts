@@ -75,6 +75,7 @@ export async function createBrokerCore(config: Config, log: Logger, overrides: C
   const access = new AccessPolicy(overrides.rules ?? loadRules(config.rules));
   const { store, fanout, secret } = await openBackend(config, log);
   const metrics = new Metrics({ defaultMetrics: true });
+  metrics.watchStorage({ stats: () => store.stats(), full: () => store.storageFull() });
   const hub = new Hub(
     store.events,
     access,
@@ -137,6 +138,7 @@ export async function createBrokerCore(config: Config, log: Logger, overrides: C
     throttle: new LoginThrottle(config.loginRateLimit),
     quota: new StreamQuota(config.maxStreamsPerUser, config.maxStreamsPerIp),
     ping: () => store.ping(),
+    storageFull: () => store.storageFull(),
     closing: () => closing,
     streamAuth: config.streamAuth,
     maxSubscribers: config.maxSubscribers || Math.max(100, (openFileLimit() ?? 10_500) - RESERVED_FILES),

@@ -158,11 +158,11 @@ describe('GET /health and GET /metrics', () => {
     const first = await health();
     assert.equal(first.status, 200);
     assert.match(String(first.headers.get('content-type')), /^application\/json/);
-    assert.deepEqual(first.body, { status: 'ok', subscribers: 0 });
+    assert.deepEqual(first.body, { status: 'ok', subscribers: 0, storage: 'ok' });
     const stream = await SseClient.connect(`${b.url}/events`);
     try {
       await stream.waitFor(() => stream.frames.length >= 1, 5000, 'retry frame');
-      assert.deepEqual((await health()).body, { status: 'ok', subscribers: 1 });
+      assert.deepEqual((await health()).body, { status: 'ok', subscribers: 1, storage: 'ok' });
     } finally {
       stream.close();
     }

@@ -1,6 +1,7 @@
 import { type ExtraOption, type ExtraValues, loadConfig } from '../config/load-config.js';
 import type { Config } from '../config/settings.js';
 import { AppError } from '../errors/app-error.js';
+import { StorageOpenError } from '../store/storage-health.js';
 import { CliError, type CliIo, EXIT } from './cli-io.js';
 
 /** One subcommand of `broker`. */
@@ -45,6 +46,8 @@ export function parseCommand(
 export function toCliError(error: unknown): CliError {
   if (error instanceof CliError) return error;
   if (error instanceof AppError) return new CliError(error.message, error.status === 400 ? EXIT.usage : EXIT.failed);
+  // A database Broker cannot use (read-only, corrupt, newer schema) is a configuration problem.
+  if (error instanceof StorageOpenError) return new CliError(error.message, EXIT.usage);
   return new CliError(error instanceof Error ? error.message : String(error), EXIT.failed);
 }
 

@@ -4,6 +4,7 @@ import { createBroker } from '../app.js';
 import { COMMAND_SUMMARIES, helpText } from '../config/help-text.js';
 import { loadConfig } from '../config/load-config.js';
 import { createLogger } from '../logger.js';
+import { StorageOpenError } from '../store/storage-health.js';
 import { CliError, type CliIo, EXIT } from './cli-io.js';
 import type { Command } from './command.js';
 
@@ -39,6 +40,7 @@ export const serveCommand: Command = {
       broker = await createBroker(config, log);
     } catch (error) {
       if (error instanceof RulesError) throw new CliError(`invalid rules: ${error.message}`, EXIT.usage);
+      if (error instanceof StorageOpenError) throw new CliError(error.message, EXIT.usage);
       throw error;
     }
 

@@ -22,6 +22,7 @@ export const errorCatalogue = {
   too_many_streams: { status: 429, message: 'Too many open streams for this user or address; close one or try again later.' },
   internal: { status: 500, message: 'Internal server error.' },
   unavailable: { status: 503, message: 'The service is unavailable; try again later.' },
+  storage_full: { status: 507, message: 'The database is out of space; nothing was stored. Try again once space is freed.' },
   too_many_subscribers: { status: 503, message: 'Too many open streams on this node; try again later.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

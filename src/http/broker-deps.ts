@@ -24,6 +24,8 @@ export interface BrokerDeps {
   readonly quota: StreamQuota;
   /** Resolves when the store answers; rejects otherwise. */
   readonly ping: () => Promise<void>;
+  /** True while inserts fail for lack of space (until one succeeds again). */
+  readonly storageFull: () => boolean;
   /** True once shutdown began: health turns 503 and new streams are refused. */
   readonly closing: () => boolean;
   readonly streamAuth: boolean;

@@ -2,7 +2,10 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 import type { HubMetrics } from '../hub/hub.js';
 import type { PrunerMetrics } from '../retention/pruner.js';
 import type { SchedulerMetrics } from '../scheduler/release-scheduler.js';
-import type { ReleasedEvent } from '../store/store.js';
+import type { ReleasedEvent, StorageStats } from '../store/store.js';
+
+/** Storage figures are recomputed at most this often (ms). */
+const STATS_TTL_MS = 10_000;
 
 /** Wait on the first scrape: a few ticks of the lag monitor's 10 ms timer (ms). */
 const FIRST_LAG_SAMPLES_MS = 35;
@@ -51,6 +54,38 @@ export class Metrics implements HubMetrics, SchedulerMetrics, PrunerMetrics {
   });
 
   private defaultsPending: boolean;
+  private storage: { stats(): Promise<StorageStats>; full(): boolean } | undefined;
+  private statsCache: { at: number; value: Promise<StorageStats | undefined> } | undefined;
+
+  /**
+   * Storage gauges, read from the store at a scrape at most every STATS_TTL_MS (counting
+   * versions is a pass over an index; a scrape every few seconds must not repeat it).
+   */
+  private readonly storageBytes = new Gauge({
+    name: 'broker_storage_bytes',
+    help: 'Bytes the database takes (SQLite: the file and its WAL; PostgreSQL: the database).',
+    registers: [this.registry],
+    collect: async () => this.collectStorage(),
+  });
+  private readonly versions = new Gauge({
+    name: 'broker_versions',
+    help: 'Event versions stored, by state: pending (not yet released), released, cancelled.',
+    labelNames: ['state'] as const,
+    registers: [this.registry],
+  });
+  private readonly oldestPending = new Gauge({
+    name: 'broker_oldest_pending_due_timestamp_seconds',
+    help: 'Due time (epoch seconds) of the oldest pending version; absent when none is pending.',
+    registers: [this.registry],
+  });
+  private readonly storageFull = new Gauge({
+    name: 'broker_storage_full',
+    help: '1 since an insert failed for lack of space (507 storage_full), until one succeeds again.',
+    registers: [this.registry],
+    collect: () => {
+      this.storageFull.set(this.storage?.full() ? 1 : 0);
+    },
+  });
 
   constructor(options: { readonly defaultMetrics: boolean }) {
     this.defaultsPending = options.defaultMetrics;
@@ -70,6 +105,28 @@ export class Metrics implements HubMetrics, SchedulerMetrics, PrunerMetrics {
       await new Promise((resolve) => setTimeout(resolve, FIRST_LAG_SAMPLES_MS));
     }
     return this.registry.metrics();
+  }
+
+  /** Where the storage gauges come from (the store). */
+  watchStorage(source: { stats(): Promise<StorageStats>; full(): boolean }): void {
+    this.storage = source;
+  }
+
+  private async collectStorage(): Promise<void> {
+    if (!this.storage) return;
+    const now = Date.now();
+    if (!this.statsCache || now - this.statsCache.at > STATS_TTL_MS) {
+      const source = this.storage;
+      this.statsCache = { at: now, value: source.stats().catch(() => undefined) };
+    }
+    const stats = await this.statsCache.value;
+    if (!stats) return; // the store did not answer: keep the last values
+    this.storageBytes.set(stats.bytes);
+    this.versions.set({ state: 'pending' }, stats.pending);
+    this.versions.set({ state: 'released' }, stats.released);
+    this.versions.set({ state: 'cancelled' }, stats.cancelled);
+    if (stats.oldestPendingDue === undefined) this.oldestPending.reset();
+    else this.oldestPending.set(stats.oldestPendingDue);
   }
 
   subscribers(count: number): void {

@@ -236,6 +236,16 @@ export interface RetentionStore {
   releasedAfter(afterSeq: Seq, limit: number): Promise<readonly { readonly seq: Seq; readonly event: string; readonly releasedAt: number }[]>;
 }
 
+export interface StorageStats {
+  /** Bytes the database takes (SQLite: the file and its WAL; PostgreSQL: the database). */
+  readonly bytes: number;
+  readonly pending: number;
+  readonly released: number;
+  readonly cancelled: number;
+  /** Due time (epoch s) of the oldest pending version. */
+  readonly oldestPendingDue: number | undefined;
+}
+
 export interface Store {
   readonly users: UserStore;
   readonly retention: RetentionStore;
@@ -243,6 +253,10 @@ export interface Store {
   readonly events: EventStore;
   /** Resolves when the store answers a trivial query; for /health. */
   ping(): Promise<void>;
+  /** True since a write failed for lack of space, until a write succeeds again. */
+  storageFull(): boolean;
+  /** Size and contents, for /metrics (counts cost a pass over an index: cache them). */
+  stats(): Promise<StorageStats>;
   /** Finishes pending writes, then closes. */
   close(): Promise<void>;
 }

@@ -11,7 +11,8 @@ export function opsRoutes(app: FastifyInstance, deps: BrokerDeps): void {
     } catch (error) {
       throw new AppError('unavailable', 'The database does not answer.', { cause: error });
     }
-    return { status: 'ok', subscribers: deps.hub.size };
+    // Full storage is reported, not failed: streams and reads still work, only inserts wait.
+    return { status: 'ok', subscribers: deps.hub.size, storage: deps.storageFull() ? 'full' : 'ok' };
   });
 
   app.get('/metrics', async (_request, reply) => {

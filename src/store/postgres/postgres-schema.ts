@@ -1,4 +1,5 @@
 import type { Sql } from 'postgres';
+import { StorageOpenError } from '../storage-health.js';
 
 /** Advisory lock keys (arbitrary, fixed): migrations, releases, auth changes. */
 export const MIGRATION_LOCK = 7_261_901;
@@ -121,7 +122,9 @@ export async function migrate(sql: Sql): Promise<void> {
     const [row] = await tx<{ version: number | null }[]>`SELECT max(version) AS version FROM broker_migrations`;
     const current = row?.version ?? 0;
     if (current > migrations.length) {
-      throw new Error(`database schema version ${current} is newer than this Broker knows (${migrations.length}); upgrade Broker`);
+      throw new StorageOpenError(
+        `its schema version ${current} is newer than this Broker knows (${migrations.length}): it was written by a newer Broker; upgrade Broker`,
+      );
     }
     for (let version = current; version < migrations.length; version++) {
       await tx.unsafe(migrations[version] as string);

@@ -10,9 +10,11 @@ import type {
   Seq,
   Store,
   SessionStore,
+  StorageStats,
   StoredEvent,
   UserStore,
 } from '../store.js';
+import { StorageHealth } from '../storage-health.js';
 import { guarded } from './guarded.js';
 import { migrate, RELEASE_LOCK, RELEASED_CHANNEL } from './postgres-schema.js';
 import { postgresRetention } from './postgres-retention.js';
@@ -68,10 +70,13 @@ export class PostgresStore implements Store {
     return new PostgresStore(sql, now);
   }
 
+  private readonly health = new StorageHealth();
+
   private constructor(
     readonly sql: Sql,
     now: () => number,
   ) {
+    const health = this.health;
     this.batcher = new MicroBatcher<NewEvent, StoredEvent>(async (items) => {
       const at = now();
       const rows = items.map((e) => ({
@@ -84,12 +89,12 @@ export class PostgresStore implements Store {
       }));
       const due = items.some((e) => e.timestamp <= at);
       // One transaction: the batch's rows, and (if any is due) the release of everything due.
-      const released = await guarded(() =>
+      const released = await health.write(guarded(() =>
         sql.begin(async (tx): Promise<ReleasedEvent[]> => {
           await tx`INSERT INTO events ${tx(rows, 'id', 'user_id', 'event', 'timestamp', 'data', 'inserted_at')}`;
           return due ? releaseIn(tx, at, MAX_GROUP_COMMIT) : [];
         }),
-      );
+      ));
       if (released.length > 0) this.releaseSink?.(released);
       const byId = new Map(released.map((r) => [r.id, r]));
       return items.map((e): StoredEvent => {
@@ -108,7 +113,7 @@ export class PostgresStore implements Store {
       onAppendRelease: (sink) => {
         this.releaseSink = sink;
       },
-      releaseDue: (at, limit) => guarded(() => sql.begin((tx) => releaseIn(tx, at, limit))),
+      releaseDue: (at, limit) => health.write(guarded(() => sql.begin((tx) => releaseIn(tx, at, limit)))),
       readReleased: ({ after, names, limit }) =>
         guarded(async () =>
           (names === undefined
@@ -202,6 +207,30 @@ export class PostgresStore implements Store {
       INSERT INTO broker_secret (id, secret) VALUES (1, ${candidate}) ON CONFLICT (id) DO NOTHING RETURNING id`;
     const [row] = await this.sql<{ secret: string }[]>`SELECT secret FROM broker_secret WHERE id = 1`;
     return { secret: row?.secret ?? candidate, generated: inserted.length === 1 };
+  }
+
+  storageFull(): boolean {
+    return this.health.full;
+  }
+
+  stats(): Promise<StorageStats> {
+    return guarded(async () => {
+      const [row] = await this.sql<
+        { bytes: string; pending: string; released: string; cancelled: string; oldest: number | null }[]
+      >`
+        SELECT pg_database_size(current_database()) AS bytes,
+               (SELECT count(*) FROM events WHERE seq IS NULL AND NOT cancelled) AS pending,
+               (SELECT count(*) FROM events WHERE seq IS NOT NULL) AS released,
+               (SELECT count(*) FROM events WHERE cancelled) AS cancelled,
+               (SELECT timestamp FROM events WHERE seq IS NULL AND NOT cancelled ORDER BY timestamp, pos LIMIT 1) AS oldest`;
+      return {
+        bytes: Number(row?.bytes ?? 0),
+        pending: Number(row?.pending ?? 0),
+        released: Number(row?.released ?? 0),
+        cancelled: Number(row?.cancelled ?? 0),
+        oldestPendingDue: row?.oldest ?? undefined,
+      };
+    });
   }
 
   async ping(): Promise<void> {

@@ -3,6 +3,8 @@ import type { KeepLimits } from '../store.js';
 
 export interface SqliteRetentionWrites {
   pruneName(name: string, keep: KeepLimits, limit: number): { deleted: number; more: boolean };
+  /** Counts and size, read on the writer's thread so that a pass over an index never blocks the event loop. */
+  stats(): { pages: number; pageSize: number; pending: number; released: number; cancelled: number; oldestPendingDue: number | null };
 }
 
 /** Retention's deletes, one bounded transaction each, on the writer's connection. */
@@ -53,5 +55,24 @@ export function sqliteRetentionWrites(db: Database): SqliteRetentionWrites {
     return { deleted: doomed.size, more: more && doomed.size > 0 };
   });
 
-  return { pruneName: (name, keep, limit) => pruneName.immediate(name, keep, limit) };
+  const count = (where: string) => db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM events WHERE ${where}`);
+  // Each WHERE matches a partial index, so each count reads that index only.
+  const pending = count('seq IS NULL AND cancelled = 0');
+  const released = count('seq IS NOT NULL');
+  const cancelled = count('cancelled = 1');
+  const oldest = db.prepare<[], { timestamp: number }>(
+    'SELECT timestamp FROM events WHERE seq IS NULL AND cancelled = 0 ORDER BY timestamp, pos LIMIT 1',
+  );
+
+  return {
+    pruneName: (name, keep, limit) => pruneName.immediate(name, keep, limit),
+    stats: () => ({
+      pages: db.pragma('page_count', { simple: true }) as number,
+      pageSize: db.pragma('page_size', { simple: true }) as number,
+      pending: pending.get()?.n ?? 0,
+      released: released.get()?.n ?? 0,
+      cancelled: cancelled.get()?.n ?? 0,
+      oldestPendingDue: oldest.get()?.timestamp ?? null,
+    }),
+  };
 }

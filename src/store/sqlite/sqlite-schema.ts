@@ -1,4 +1,5 @@
 import type { Database } from 'better-sqlite3';
+import { StorageOpenError } from '../storage-health.js';
 
 /**
  * Versioned schema, applied in order at start-up; PRAGMA user_version records the last one.
@@ -97,8 +98,8 @@ const migrations: readonly string[] = [
 export function migrate(db: Database): void {
   const current = db.pragma('user_version', { simple: true }) as number;
   if (current > migrations.length) {
-    throw new Error(
-      `database schema version ${current} is newer than this Broker knows (${migrations.length}); upgrade Broker`,
+    throw new StorageOpenError(
+      `its schema version ${current} is newer than this Broker knows (${migrations.length}): it was written by a newer Broker; upgrade Broker`,
     );
   }
   for (let version = current; version < migrations.length; version++) {

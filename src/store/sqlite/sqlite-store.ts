@@ -1,7 +1,9 @@
+import { stat } from 'node:fs/promises';
 import type Database from 'better-sqlite3';
 import { MicroBatcher } from '../../lib/micro-batcher.js';
 import { usernameKey } from '../../lib/username-key.js';
 import { likePattern } from '../like-pattern.js';
+import { StorageHealth, StorageOpenError } from '../storage-health.js';
 import type {
   EventStore,
   HistoryPage,
@@ -10,6 +12,7 @@ import type {
   RetentionStore,
   Seq,
   SessionStore,
+  StorageStats,
   Store,
   StoredEvent,
   UserStore,
@@ -55,17 +58,28 @@ export class SqliteStore implements Store {
   private closed = false;
   private releaseSink: ((released: readonly ReleasedEvent[]) => void) | undefined;
 
-  constructor(path: string, now: () => number = () => Date.now() / 1000) {
-    const db = openSqlite(path);
+  private readonly health = new StorageHealth();
+
+  constructor(
+    private readonly path: string,
+    now: () => number = () => Date.now() / 1000,
+  ) {
+    const db = openChecked(path);
     this.db = db;
-    migrate(db);
     if (path === ':memory:') this.writer = inlineWriter(db);
     else {
       // This connection only reads from now on; the writer thread owns every write.
       db.pragma('query_only = 1');
       this.writer = threadWriter(path, MAX_GROUP_COMMIT);
     }
-    const writer = this.writer;
+    // Every write goes through the health check: out of space → 507, and back once it works.
+    const raw = this.writer;
+    const health = this.health;
+    const writer: SqliteWriter = {
+      append: (items, at, limit) => health.write(raw.append(items, at, limit)),
+      run: (name, ...args) => health.write(raw.run(name, ...args)),
+      close: () => raw.close(),
+    };
 
     this.batcher = new MicroBatcher<NewEvent, StoredEvent>(
       async (items) => {
@@ -202,6 +216,23 @@ export class SqliteStore implements Store {
     };
   }
 
+  storageFull(): boolean {
+    return this.health.full;
+  }
+
+  async stats(): Promise<StorageStats> {
+    const s = await this.writer.run('stats');
+    let wal = 0;
+    if (this.path !== ':memory:') wal = await stat(`${this.path}-wal`).then((w) => w.size, () => 0);
+    return {
+      bytes: s.pages * s.pageSize + wal,
+      pending: s.pending,
+      released: s.released,
+      cancelled: s.cancelled,
+      oldestPendingDue: s.oldestPendingDue ?? undefined,
+    };
+  }
+
   async ping(): Promise<void> {
     if (this.closed) throw new Error('store is closed');
     this.db.prepare('SELECT 1').get();
@@ -213,5 +244,32 @@ export class SqliteStore implements Store {
     this.closed = true;
     await this.writer.close();
     this.db.close();
+  }
+}
+
+/**
+ * Opens and migrates the database, or throws a StorageOpenError that says what is wrong in
+ * words an operator can act on (start-up then stops with exit status 2, without a stack trace).
+ */
+function openChecked(path: string): Database.Database {
+  let db: Database.Database | undefined;
+  try {
+    db = openSqlite(path);
+    migrate(db);
+    return db;
+  } catch (error) {
+    db?.close();
+    const code = (error as { code?: unknown }).code;
+    const message = error instanceof Error ? error.message : String(error);
+    const why =
+      code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT'
+        ? 'it is not a SQLite database, or it is corrupt (restore a backup: docs/operations.md)'
+        : code === 'SQLITE_READONLY' || code === 'SQLITE_CANTOPEN' || code === 'SQLITE_PERM' || code === 'EACCES' || code === 'EROFS'
+          ? `it cannot be opened for writing (${message}): Broker writes the database and its -wal and -shm files beside it`
+          : error instanceof StorageOpenError
+            ? message
+            : undefined;
+    if (why === undefined) throw error;
+    throw new StorageOpenError(`cannot use the SQLite database ${path}: ${why}`, { cause: error });
   }
 }
