@@ -154,3 +154,34 @@ describe('a full disk', () => {
     }
   });
 });
+
+describe('storage in view', () => {
+  test('/metrics has the database size, versions by state and the oldest pending due time', async () => {
+    const { startBroker } = await import('./helpers/start-broker.js');
+    const b = await startBroker();
+    try {
+      const me = await signUp(b.url);
+      const due = Math.floor(Date.now() / 1000) + 3600;
+      for (const [event, timestamp] of [['a', undefined], ['a', undefined], ['b', due], ['b', due + 60]] as const) {
+        assert.equal((await request(b.url, 'POST', '/insert', { token: me.token, body: { event, data: 1, timestamp } })).status, 200);
+      }
+      const later = await request(b.url, 'POST', '/insert', { token: me.token, body: { event: 'c', data: 1, timestamp: due + 120 } });
+      await request(b.url, 'POST', `/events/${(later.body as { id: string }).id}/cancel`, { token: me.token });
+      const text = await metrics(b.url);
+      const sample = (line: string): number => {
+        const found = text.split('\n').find((l) => l.startsWith(`${line} `));
+        assert.ok(found, `${line} missing`);
+        return Number(found.slice(line.length + 1));
+      };
+      assert.equal(sample('broker_versions{state="pending"}'), 2);
+      assert.equal(sample('broker_versions{state="released"}'), 2);
+      assert.equal(sample('broker_versions{state="cancelled"}'), 1);
+      assert.equal(sample('broker_oldest_pending_due_timestamp_seconds'), due);
+      assert.ok(sample('broker_storage_bytes') > 4096);
+      assert.equal(sample('broker_storage_full'), 0);
+      assert.equal(sample('broker_pruned_total'), 0);
+    } finally {
+      await b.close();
+    }
+  });
+});

@@ -65,18 +65,34 @@ export class Metrics implements HubMetrics, SchedulerMetrics, PrunerMetrics {
     name: 'broker_storage_bytes',
     help: 'Bytes the database takes (SQLite: the file and its WAL; PostgreSQL: the database).',
     registers: [this.registry],
-    collect: async () => this.collectStorage(),
+    collect: async () => {
+      const stats = await this.storageStats();
+      if (stats) this.storageBytes.set(stats.bytes);
+    },
   });
   private readonly versions = new Gauge({
     name: 'broker_versions',
     help: 'Event versions stored, by state: pending (not yet released), released, cancelled.',
     labelNames: ['state'] as const,
     registers: [this.registry],
+    collect: async () => {
+      const stats = await this.storageStats();
+      if (!stats) return;
+      this.versions.set({ state: 'pending' }, stats.pending);
+      this.versions.set({ state: 'released' }, stats.released);
+      this.versions.set({ state: 'cancelled' }, stats.cancelled);
+    },
   });
   private readonly oldestPending = new Gauge({
     name: 'broker_oldest_pending_due_timestamp_seconds',
     help: 'Due time (epoch seconds) of the oldest pending version; absent when none is pending.',
     registers: [this.registry],
+    collect: async () => {
+      const stats = await this.storageStats();
+      if (!stats) return;
+      if (stats.oldestPendingDue === undefined) this.oldestPending.reset();
+      else this.oldestPending.set(stats.oldestPendingDue);
+    },
   });
   private readonly storageFull = new Gauge({
     name: 'broker_storage_full',
@@ -112,21 +128,14 @@ export class Metrics implements HubMetrics, SchedulerMetrics, PrunerMetrics {
     this.storage = source;
   }
 
-  private async collectStorage(): Promise<void> {
-    if (!this.storage) return;
+  /** The store's figures, shared by the gauges of one scrape; undefined if it did not answer (the last values stay). */
+  private storageStats(): Promise<StorageStats | undefined> {
+    if (!this.storage) return Promise.resolve(undefined);
     const now = Date.now();
     if (!this.statsCache || now - this.statsCache.at > STATS_TTL_MS) {
-      const source = this.storage;
-      this.statsCache = { at: now, value: source.stats().catch(() => undefined) };
+      this.statsCache = { at: now, value: this.storage.stats().catch(() => undefined) };
     }
-    const stats = await this.statsCache.value;
-    if (!stats) return; // the store did not answer: keep the last values
-    this.storageBytes.set(stats.bytes);
-    this.versions.set({ state: 'pending' }, stats.pending);
-    this.versions.set({ state: 'released' }, stats.released);
-    this.versions.set({ state: 'cancelled' }, stats.cancelled);
-    if (stats.oldestPendingDue === undefined) this.oldestPending.reset();
-    else this.oldestPending.set(stats.oldestPendingDue);
+    return this.statsCache.value;
   }
 
   subscribers(count: number): void {
