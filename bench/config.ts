@@ -115,6 +115,14 @@ export interface AuthParams {
   iterations: number;
 }
 
+export interface RetentionParams {
+  /** Versions of one name stored before the keep rule (keep 10) is switched on. */
+  versions: number;
+  /** Seconds the same Broker is watched idle first (the machine's own event-loop lag). */
+  idleS: number;
+  timeoutMs: number;
+}
+
 export interface BenchParams {
   mode: 'full' | 'quick';
   /** Before each run, wait at most this long for other processes to use < 15 % of a core (0: don't). */
@@ -127,6 +135,7 @@ export interface BenchParams {
   multinode: MultinodeParams;
   rules: RulesParams;
   auth: AuthParams;
+  retention: RetentionParams;
 }
 
 const FULL: BenchParams = {
@@ -182,6 +191,7 @@ const FULL: BenchParams = {
   },
   rules: { subscribers: 5000, burstMessages: 500, bursts: 2, burstConnections: 8, workers: 2, timeoutMs: 400_000 },
   auth: { tokens: 1000, revoked: 10_000, iterations: 1_000_000 },
+  retention: { versions: 100_000, idleS: 5, timeoutMs: 400_000 },
 };
 
 const QUICK: BenchParams = {
@@ -237,6 +247,7 @@ const QUICK: BenchParams = {
   },
   rules: { subscribers: 200, burstMessages: 100, bursts: 1, burstConnections: 4, workers: 1, timeoutMs: 90_000 },
   auth: { tokens: 100, revoked: 1000, iterations: 100_000 },
+  retention: { versions: 2000, idleS: 2, timeoutMs: 90_000 },
 };
 
 export function benchParams(quick: boolean): BenchParams {

@@ -2,7 +2,7 @@
  * Broker benchmark suite: `npm run bench` (or `npx tsx bench/run.ts`). See bench/README.md.
  *
  *   --quick                  small, fast parameters (CI smoke, well under 2 minutes)
- *   --only fanout,inserts    scenarios: fanout, connections, inserts, lateness, storm, multinode, rules, auth
+ *   --only fanout,inserts    scenarios: fanout, connections, inserts, lateness, storm, multinode, rules, auth, retention
  *   --target both            broker | baseline | both
  *   --postgres URL           PostgreSQL admin URL (loopback) for inserts on PostgreSQL and multinode;
  *                            the suite creates and drops its own databases there. Also
@@ -28,10 +28,11 @@ import { lateness } from './scenarios/lateness.js';
 import { loginStorm } from './scenarios/login-storm.js';
 import { multinode } from './scenarios/multinode.js';
 import { auth } from './scenarios/auth.js';
+import { retention } from './scenarios/retention.js';
 import { rules } from './scenarios/rules.js';
 import { REPO_ROOT, ServerProcess, type TargetName } from './server-process.js';
 
-const SCENARIOS: Scenario[] = [fanout, connections, inserts, lateness, loginStorm, multinode, rules, auth];
+const SCENARIOS: Scenario[] = [fanout, connections, inserts, lateness, loginStorm, multinode, rules, auth, retention];
 
 /** Other processes may use this much of one core, at most, while a run measures. */
 const QUIET_PCT = 15;
@@ -49,7 +50,7 @@ interface Options {
 
 function usage(): string {
   return [
-    'usage: tsx bench/run.ts [--quick] [--only fanout,connections,inserts,lateness,storm,multinode,rules,auth]',
+    'usage: tsx bench/run.ts [--quick] [--only fanout,connections,inserts,lateness,storm,multinode,rules,auth,retention]',
     '                        [--target broker|baseline|both] [--postgres ADMIN_URL | --no-postgres] [--strict] [--out DIR]',
     `  PostgreSQL admin URL: --postgres (alias --postgres-url), else BENCH_POSTGRES_URL, else ${DEFAULT_POSTGRES_URL}`,
   ].join('\n');
@@ -238,8 +239,9 @@ async function main(): Promise<void> {
   log(`Broker bench, ${params.mode} mode, targets ${options.targets.join(' + ')}, scenarios ${options.only.join(', ')}`);
   log(`${shortMachine(machine)}; commit ${git.commit}${git.dirty ? ' (dirty)' : ''}`);
   const selected = SCENARIOS.filter((s) => options.only.includes(s.name));
-  // Only Broker runs use PostgreSQL (inserts on PostgreSQL, multinode): probe it only then.
-  const wantsPostgres = options.targets.includes('broker') && selected.some((s) => s.name === 'inserts' || s.requiresPostgres === true);
+  // Only Broker runs use PostgreSQL (inserts and retention on PostgreSQL, multinode): probe it only then.
+  const wantsPostgres =
+    options.targets.includes('broker') && selected.some((s) => s.name === 'inserts' || s.name === 'retention' || s.requiresPostgres === true);
   const postgres: PostgresInfo = wantsPostgres
     ? await probePostgres(options.postgresUrl, options.postgresSource)
     : { adminUrl: options.postgresUrl, source: options.postgresSource, available: false, detail: 'not needed by the selected runs' };

@@ -32,6 +32,9 @@ export function targetFor(key: string, params: BenchParams): TargetSpec | null {
       return { kind: 'abs', op: '<=', value: 20 };
     case `rules.${params.rules.subscribers}.ratio`:
       return params.rules.subscribers === 5000 ? { kind: 'abs', op: '>=', value: 0.9 } : null;
+    case 'retention.sqlite.loop_blocked_max_ms':
+    case 'retention.postgres.loop_blocked_max_ms':
+      return { kind: 'abs', op: '<=', value: 10 };
     case 'auth.check_us':
       return { kind: 'abs', op: '<=', value: 2 };
     default:
