@@ -1,8 +1,7 @@
-import type Database from 'better-sqlite3';
 import { MicroBatcher } from '../../lib/micro-batcher.js';
 import { usernameKey } from '../../lib/username-key.js';
 import type { EventStore, HistoryPage, NewEvent, ReleasedEvent, Seq, Store, StoredEvent, UserStore } from '../store.js';
-import { openSqlite } from './open-sqlite.js';
+import { openSqlite, type SqliteConnection, type SqliteStatement } from './open-sqlite.js';
 import { EVENT_COLUMNS, type EventRow, prefixedColumns, toReleased, toStored } from './sqlite-rows.js';
 import { migrate } from './sqlite-schema.js';
 import { inlineWriter, type SqliteWriter, threadWriter } from './sqlite-writer.js';
@@ -31,7 +30,9 @@ const WRITER_QUEUE_BATCHES = 16;
 export class SqliteStore implements Store {
   readonly users: UserStore;
   readonly events: EventStore;
-  private readonly db: Database.Database;
+  private readonly db: SqliteConnection;
+  /** Prepared once: a statement per call would be kept until the thread ends (see openSqlite). */
+  private readonly selectOne: SqliteStatement<[]>;
   private readonly writer: SqliteWriter;
   private readonly batcher: MicroBatcher<NewEvent, StoredEvent>;
   private closed = false;
@@ -44,10 +45,11 @@ export class SqliteStore implements Store {
     if (path === ':memory:') this.writer = inlineWriter(db);
     else {
       // This connection only reads from now on; the writer thread owns every write.
-      db.pragma('query_only = 1');
+      db.exec('PRAGMA query_only = 1');
       this.writer = threadWriter(path, MAX_GROUP_COMMIT);
     }
     const writer = this.writer;
+    this.selectOne = db.prepare('SELECT 1');
 
     this.batcher = new MicroBatcher<NewEvent, StoredEvent>(
       async (items) => {
@@ -131,7 +133,7 @@ export class SqliteStore implements Store {
 
   async ping(): Promise<void> {
     if (this.closed) throw new Error('store is closed');
-    this.db.prepare('SELECT 1').get();
+    this.selectOne.get();
   }
 
   async close(): Promise<void> {

@@ -1,6 +1,6 @@
-import type { Database } from 'better-sqlite3';
 import { usernameKey } from '../../lib/username-key.js';
 import type { CancelResult, NewEvent, ReleasedEvent, User } from '../store.js';
+import type { SqliteConnection } from './open-sqlite.js';
 import { EVENT_COLUMNS, type EventRow, toReleased, toStored } from './sqlite-rows.js';
 
 /** What one append transaction did. */
@@ -23,7 +23,7 @@ export interface SqliteWrites {
   createUser(user: User, at: number): 'created' | 'taken';
 }
 
-export function sqliteWrites(db: Database): SqliteWrites {
+export function sqliteWrites(db: SqliteConnection): SqliteWrites {
   const selectMaxSeq = db.prepare<[], { seq: number | null }>('SELECT max(seq) AS seq FROM events');
   const selectDue = db.prepare<[number, number], EventRow>(
     `SELECT ${EVENT_COLUMNS} FROM events WHERE seq IS NULL AND cancelled = 0 AND timestamp <= ? ORDER BY timestamp, pos LIMIT ?`,
