@@ -34,10 +34,10 @@ export interface SqliteConnection {
  * no context entered: the process aborts (SIGABRT, `RemoveEnvironmentCleanupHook ... (env) !=
  * nullptr`) at a random moment. Closing the database or its statements first does not help (the
  * destructor runs all the same). An object that is never garbage is deleted instead by Node's
- * environment cleanup when its thread ends, with a context entered; that path is safe. Nodes 20
+ * environment cleanup when its thread ends, with a context entered; that path is safe. Node 20
  * and 22 are unaffected, and better-sqlite3 13 (Node-API, no ObjectWrap) has no such destructor,
- * but needs Node 22. The cost: a closed connection keeps its JavaScript objects (a few KB, the
- * SQLite handles themselves are freed by close()) until its thread ends.
+ * but needs Node 22. The cost: a closed connection keeps its objects until its thread ends,
+ * about 16 KB of memory for a closed in-memory store (close() still frees the SQLite handles).
  */
 const retained: object[] = [];
 
