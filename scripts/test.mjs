@@ -38,8 +38,11 @@ if (build.status !== 0) {
 console.log(`test: ${files.length} files`);
 const result = spawnSync(
   process.execPath,
-  // A hung test fails after 2 minutes instead of holding the run until CI's limit.
-  ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', '--test-timeout=120000', ...files],
+  // A hung test fails after 5 minutes instead of holding the run until CI's limit. The limit
+  // holds for a whole file too, and CI's full pack install compiles better-sqlite3: about 2
+  // minutes alone, past 2 on a busy machine (it was cut off at 120 s there, as was the
+  // durability file once).
+  ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', '--test-timeout=300000', ...files],
   { cwd: root, stdio: 'inherit', env: { ...process.env, NODE_ENV: 'test' } },
 );
 process.exit(result.status ?? 1);

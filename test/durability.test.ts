@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import Database from 'better-sqlite3';
+import { openSqlite } from '../src/store/sqlite/open-sqlite.js';
 import { nowSeconds, request, signUp } from './helpers/api.js';
 import {
   type BrokerProcess,
@@ -273,7 +273,7 @@ describe('durability across process restarts', () => {
     const { token } = await signUp(b.url);
     const name = unique('recover');
     assert.ok(await tryInsert(b.url, token, { event: name, data: { n: 1 } }), 'a first insert works');
-    const db = new Database(join(b.dir, 'broker.db'));
+    const db = openSqlite(join(b.dir, 'broker.db'));
     try {
       db.exec('ALTER TABLE events RENAME TO events_moved_away');
       const failed = await request(b.url, 'POST', '/insert', { token, body: { event: name, data: { n: 2 } } });

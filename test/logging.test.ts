@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import Database from 'better-sqlite3';
+import { openSqlite } from '../src/store/sqlite/open-sqlite.js';
 import { request } from './helpers/api.js';
 import {
   type BrokerProcess,
@@ -70,7 +70,7 @@ describe('logs of a child Broker', () => {
     // A 500: the events table disappears under Broker's feet (another process renames it away
     // for a moment), so reading the history fails inside the store with an error Broker did not
     // expect.
-    const db = new Database(join(b.dir, 'broker.db'));
+    const db = openSqlite(join(b.dir, 'broker.db'));
     try {
       db.exec('ALTER TABLE events RENAME TO events_moved_away');
       const failed = await request(b.url, 'GET', '/events/log-check', { token: jwt });

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import Database from 'better-sqlite3';
+import { openSqlite } from '../src/store/sqlite/open-sqlite.js';
 import { metrics, metricValue, request, signUp } from './helpers/api.js';
 import { cleanupProcesses, makeTempDir, runBroker, startBrokerProcess } from './helpers/broker-process.js';
 import { expectError } from './helpers/expect-error.js';
@@ -47,8 +47,8 @@ describe('a database Broker cannot use stops start-up with exit status 2 and a c
 
   test('a newer schema than this Broker knows', async () => {
     const dir = makeTempDir();
-    const db = new Database(join(dir, 'broker.db'));
-    db.pragma('user_version = 99');
+    const db = openSqlite(join(dir, 'broker.db'));
+    db.exec('PRAGMA user_version = 99');
     db.close();
     const r = await runBroker([], {}, { dir });
     assert.equal(r.code, 2, r.stderr);

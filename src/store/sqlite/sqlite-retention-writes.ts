@@ -1,4 +1,4 @@
-import type { Database } from 'better-sqlite3';
+import type { SqliteConnection } from './open-sqlite.js';
 import type { KeepLimits } from '../store.js';
 
 export interface SqliteRetentionWrites {
@@ -8,7 +8,7 @@ export interface SqliteRetentionWrites {
 }
 
 /** Retention's deletes, one bounded transaction each, on the writer's connection. */
-export function sqliteRetentionWrites(db: Database): SqliteRetentionWrites {
+export function sqliteRetentionWrites(db: SqliteConnection): SqliteRetentionWrites {
   // Released versions beyond the newest N, newest first (events_name_seq, backwards).
   const releasedBeyond = db.prepare<[string, number, number], { pos: number; seq: number }>(
     'SELECT pos, seq FROM events WHERE event = ? AND seq IS NOT NULL ORDER BY seq DESC LIMIT ? OFFSET ?',
@@ -60,6 +60,8 @@ export function sqliteRetentionWrites(db: Database): SqliteRetentionWrites {
   const pending = count('seq IS NULL AND cancelled = 0');
   const released = count('seq IS NOT NULL');
   const cancelled = count('cancelled = 1');
+  const pageCount = db.prepare<[], number>('PRAGMA page_count').pluck();
+  const pageSize = db.prepare<[], number>('PRAGMA page_size').pluck();
   const oldest = db.prepare<[], { timestamp: number }>(
     'SELECT timestamp FROM events WHERE seq IS NULL AND cancelled = 0 ORDER BY timestamp, pos LIMIT 1',
   );
@@ -67,8 +69,8 @@ export function sqliteRetentionWrites(db: Database): SqliteRetentionWrites {
   return {
     pruneName: (name, keep, limit) => pruneName.immediate(name, keep, limit),
     stats: () => ({
-      pages: db.pragma('page_count', { simple: true }) as number,
-      pageSize: db.pragma('page_size', { simple: true }) as number,
+      pages: pageCount.get() ?? 0,
+      pageSize: pageSize.get() ?? 4096,
       pending: pending.get()?.n ?? 0,
       released: released.get()?.n ?? 0,
       cancelled: cancelled.get()?.n ?? 0,

@@ -1,4 +1,4 @@
-import type { Database } from 'better-sqlite3';
+import type { SqliteConnection } from './open-sqlite.js';
 import { StorageOpenError } from '../storage-health.js';
 
 /**
@@ -95,8 +95,8 @@ const migrations: readonly string[] = [
   `,
 ];
 
-export function migrate(db: Database): void {
-  const current = db.pragma('user_version', { simple: true }) as number;
+export function migrate(db: SqliteConnection): void {
+  const current = db.prepare<[], number>('PRAGMA user_version').pluck().get() ?? 0;
   if (current > migrations.length) {
     throw new StorageOpenError(
       `its schema version ${current} is newer than this Broker knows (${migrations.length}): it was written by a newer Broker; upgrade Broker`,
@@ -105,7 +105,7 @@ export function migrate(db: Database): void {
   for (let version = current; version < migrations.length; version++) {
     db.transaction(() => {
       db.exec(migrations[version] as string);
-      db.pragma(`user_version = ${version + 1}`);
+      db.exec(`PRAGMA user_version = ${version + 1}`);
     }).immediate();
   }
 }

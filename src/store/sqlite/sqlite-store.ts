@@ -1,5 +1,4 @@
 import { stat } from 'node:fs/promises';
-import type Database from 'better-sqlite3';
 import { MicroBatcher } from '../../lib/micro-batcher.js';
 import { usernameKey } from '../../lib/username-key.js';
 import { likePattern } from '../like-pattern.js';
@@ -17,7 +16,7 @@ import type {
   StoredEvent,
   UserStore,
 } from '../store.js';
-import { openSqlite } from './open-sqlite.js';
+import { openSqlite, type SqliteConnection, type SqliteStatement } from './open-sqlite.js';
 import {
   type AuthChangeRow,
   EVENT_COLUMNS,
@@ -52,7 +51,9 @@ export class SqliteStore implements Store {
   readonly sessions: SessionStore;
   readonly events: EventStore;
   readonly retention: RetentionStore;
-  private readonly db: Database.Database;
+  private readonly db: SqliteConnection;
+  /** Prepared once: a statement per call would be kept until the thread ends (see openSqlite). */
+  private readonly selectOne: SqliteStatement<[]>;
   private readonly writer: SqliteWriter;
   private readonly batcher: MicroBatcher<NewEvent, StoredEvent>;
   private closed = false;
@@ -69,9 +70,10 @@ export class SqliteStore implements Store {
     if (path === ':memory:') this.writer = inlineWriter(db);
     else {
       // This connection only reads from now on; the writer thread owns every write.
-      db.pragma('query_only = 1');
+      db.exec('PRAGMA query_only = 1');
       this.writer = threadWriter(path, MAX_GROUP_COMMIT);
     }
+    this.selectOne = db.prepare('SELECT 1');
     // Every write goes through the health check: out of space → 507, and back once it works.
     const raw = this.writer;
     const health = this.health;
@@ -235,7 +237,7 @@ export class SqliteStore implements Store {
 
   async ping(): Promise<void> {
     if (this.closed) throw new Error('store is closed');
-    this.db.prepare('SELECT 1').get();
+    this.selectOne.get();
   }
 
   async close(): Promise<void> {
@@ -251,8 +253,8 @@ export class SqliteStore implements Store {
  * Opens and migrates the database, or throws a StorageOpenError that says what is wrong in
  * words an operator can act on (start-up then stops with exit status 2, without a stack trace).
  */
-function openChecked(path: string): Database.Database {
-  let db: Database.Database | undefined;
+function openChecked(path: string): SqliteConnection {
+  let db: SqliteConnection | undefined;
   try {
     db = openSqlite(path);
     migrate(db);

@@ -1,4 +1,4 @@
-import type { Database } from 'better-sqlite3';
+import type { SqliteConnection } from './open-sqlite.js';
 import { ADMIN_ROLE } from '../../access/roles.js';
 import { usernameKey } from '../../lib/username-key.js';
 import type { AuthChange, NewSession, NewUser, Rotation, User, UserChange, UserDeletion, UserUpdate } from '../store.js';
@@ -21,7 +21,7 @@ const isEnabledAdmin = (u: { roles: readonly string[]; disabled: boolean }): boo
 const sameRoles = (a: readonly string[], b: readonly string[]): boolean =>
   a.length === b.length && a.every((r) => b.includes(r));
 
-export function sqliteUserWrites(db: Database): SqliteUserWrites {
+export function sqliteUserWrites(db: SqliteConnection): SqliteUserWrites {
   const insertUser = db.prepare(
     `INSERT INTO users (id, username, username_key, password_hash, info, roles, created_at)
      VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (username_key) DO NOTHING`,

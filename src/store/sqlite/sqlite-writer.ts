@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
-import type { Database } from 'better-sqlite3';
 import type { NewEvent } from '../store.js';
+import type { SqliteConnection } from './open-sqlite.js';
 import { type AppendResult, type SqliteWrites, sqliteWrites } from './sqlite-writes.js';
 
 /** The writes other than append: each runs as one transaction of its own. */
@@ -45,7 +45,7 @@ export interface WriterThreadData {
 }
 
 /** Same-thread writes, for an in-memory database (a worker could not share it). */
-export function inlineWriter(db: Database): SqliteWriter {
+export function inlineWriter(db: SqliteConnection): SqliteWriter {
   const w = sqliteWrites(db);
   return {
     append: async (items, at, limit) => w.append(items, at, limit),

@@ -1,4 +1,4 @@
-import type { Database } from 'better-sqlite3';
+import type { SqliteConnection } from './open-sqlite.js';
 import type { CancelResult, NewEvent, ReleasedEvent } from '../store.js';
 import { EVENT_COLUMNS, type EventRow, toReleased, toStored } from './sqlite-rows.js';
 import { type SqliteRetentionWrites, sqliteRetentionWrites } from './sqlite-retention-writes.js';
@@ -23,7 +23,7 @@ export interface SqliteWrites extends SqliteUserWrites, SqliteRetentionWrites {
   cancel(id: string, userId: string, asAdmin: boolean, at: number): CancelResult;
 }
 
-export function sqliteWrites(db: Database): SqliteWrites {
+export function sqliteWrites(db: SqliteConnection): SqliteWrites {
   const selectMaxSeq = db.prepare<[], { seq: number | null }>('SELECT max(seq) AS seq FROM events');
   const selectDue = db.prepare<[number, number], EventRow>(
     `SELECT ${EVENT_COLUMNS} FROM events WHERE seq IS NULL AND cancelled = 0 AND timestamp <= ? ORDER BY timestamp, pos LIMIT ?`,
