@@ -34,7 +34,8 @@ function run(label: string, id: () => string): void {
         timestamp: at,
         data: `{"n":${n + i}}`,
       }));
-      writes.append(items, at, 2000);
+      // One batch per row: BATCH single inserts sharing one commit, as concurrent requests do.
+      writes.append(items.map((e) => ({ events: [e] })), at, 2000);
     }
     const us = ((performance.now() - t0) * 1000) / ROWS;
     db.close();

@@ -67,3 +67,18 @@ test('with two batches in flight, the second starts before the first finishes, a
   assert.equal(await third, 3);
   assert.deepEqual(started, [[1], [2], [3]]);
 });
+
+test('weighed items: a batch holds what fits in maxBatch, and a heavy item goes alone', async () => {
+  const batches: number[][] = [];
+  const b = new MicroBatcher<number, number>(
+    (items) => {
+      batches.push([...items]);
+      return items;
+    },
+    10,
+    1,
+    (item) => item,
+  );
+  await Promise.all([3, 4, 2, 5, 20, 1].map((i) => b.submit(i)));
+  assert.deepEqual(batches, [[3, 4, 2], [5], [20], [1]]);
+});

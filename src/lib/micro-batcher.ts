@@ -13,7 +13,7 @@ export class MicroBatcher<In, Out> {
 
   constructor(
     private readonly flush: (items: readonly In[]) => readonly Out[] | Promise<readonly Out[]>,
-    /** Upper bound on one batch, so one transaction stays short (rows). */
+    /** Upper bound on one batch, so one transaction stays short (in `weigh` units: rows). */
     private readonly maxBatch: number,
     /**
      * Batches flushed at once. 1 when a flush must see the previous one finished; 2 lets a
@@ -21,6 +21,8 @@ export class MicroBatcher<In, Out> {
      * previous one's answers are being sent, so neither side waits for the other.
      */
     private readonly maxInFlight = 1,
+    /** An item's share of `maxBatch` (default 1; a batch of 100 rows weighs 100). */
+    private readonly weigh: (item: In) => number = () => 1,
   ) {}
 
   submit(item: In): Promise<Out> {
@@ -49,7 +51,17 @@ export class MicroBatcher<In, Out> {
 
   private run(): void {
     if (this.inFlight.size >= this.maxInFlight || this.pending.length === 0) return;
-    const batch = this.pending.splice(0, this.maxBatch);
+    // As many items as fit in maxBatch, and always at least one (an item heavier than the bound
+    // goes alone).
+    let count = 0;
+    let weight = 0;
+    while (count < this.pending.length) {
+      const w = this.weigh((this.pending[count] as { item: In }).item);
+      if (count > 0 && weight + w > this.maxBatch) break;
+      weight += w;
+      count++;
+    }
+    const batch = this.pending.splice(0, count);
     // The flush starts in a microtask, after the batch is registered as in flight: a flush that
     // throws synchronously (better-sqlite3 does) still finds it there when `finally` removes it.
     const flushing: Promise<void> = Promise.resolve()

@@ -82,6 +82,32 @@ export interface NewEvent {
   readonly data: string;
 }
 
+/**
+ * An idempotency key, stored in the commit of the insert it belongs to: a retry with the same
+ * key finds it (and the answer it got) instead of storing the events again.
+ */
+export interface IdempotencyKey {
+  readonly userId: string;
+  readonly key: string;
+  /** Hash of the request body: the same key with another body is a conflict, not a retry. */
+  readonly hash: string;
+  /** The answer's JSON text, sent again to every retry. */
+  readonly response: string;
+  /** Epoch seconds; an expired key is as good as absent. */
+  readonly expiresAt: number;
+}
+
+/** One insert request: its events, stored together or not at all, and its key, if any. */
+export interface AppendBatch {
+  readonly events: readonly NewEvent[];
+  readonly key?: IdempotencyKey;
+}
+
+export type AppendOutcome =
+  | { readonly kind: 'stored'; readonly events: readonly StoredEvent[] }
+  /** The key was there already (committed, unexpired): nothing was stored. */
+  | { readonly kind: 'duplicate'; readonly hash: string; readonly response: string };
+
 export interface StoredEvent extends NewEvent {
   readonly published: boolean;
   readonly cancelled: boolean;
@@ -175,6 +201,13 @@ export interface EventStore {
    * one commit, not two.
    */
   append(event: NewEvent): Promise<StoredEvent>;
+  /**
+   * Stores a request's events in one commit (all or nothing; concurrent requests may share it),
+   * with its idempotency key. Releases what is due as append does.
+   */
+  appendBatch(batch: AppendBatch): Promise<AppendOutcome>;
+  /** Removes expired idempotency keys (housekeeping). */
+  pruneIdempotencyKeys(now: number): Promise<void>;
   /** Where releases made by append() are reported (after their commit), in seq order. */
   onAppendRelease(sink: (released: readonly ReleasedEvent[]) => void): void;
   /**

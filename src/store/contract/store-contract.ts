@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import type { NewEvent, Store } from '../store.js';
+import { appendContract } from './append-contract.js';
 import { retentionContract } from './retention-contract.js';
 import { userContract } from './user-contract.js';
 
@@ -383,6 +384,14 @@ export function storeContract(backend: string, factory: StoreFactory): void {
     });
 
     retentionContract(() => store, tick);
+
+    appendContract(
+      () => store,
+      tick,
+      (t) => {
+        storeNow = t;
+      },
+    );
 
     userContract(
       () => store,

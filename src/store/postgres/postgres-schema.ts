@@ -111,6 +111,102 @@ const migrations: readonly string[] = [
   -- Retention: a name's cancelled versions by age (released ones go through events_name_seq).
   CREATE INDEX events_name_cancelled ON events (event, cancelled_at, pos) WHERE cancelled;
   `,
+  `
+  -- Idempotent inserts: a key per user, written in the commit of the events it stands for.
+  CREATE TABLE idempotency_keys (
+    user_id    text NOT NULL,
+    key        text NOT NULL,
+    hash       text NOT NULL,              -- of the request body
+    response   text NOT NULL,              -- the answer, sent again to a retry
+    expires_at double precision NOT NULL,
+    PRIMARY KEY (user_id, key)
+  );
+  CREATE INDEX idempotency_keys_expires ON idempotency_keys (expires_at);
+
+  -- The release, in one round trip: under the release lock (every node's releases in one order:
+  -- a gapless sequence, commit order = seq order), the due rows in timestamp order get the next
+  -- seqs of the one-row counter, latest follows, and the last seq is NOTIFYd at commit.
+  CREATE FUNCTION broker_release(p_at double precision, p_limit integer)
+  RETURNS TABLE (r_seq bigint, r_id text, r_event text, r_ts double precision, r_data text, r_inserted_at double precision)
+  LANGUAGE plpgsql AS $fn$
+  DECLARE
+    due bigint[];
+    base bigint;
+  BEGIN
+    PERFORM pg_advisory_xact_lock(${RELEASE_LOCK});
+    -- FOR UPDATE: a cancel holding a row is waited for, and a row it cancelled is left out.
+    SELECT array_agg(d.pos ORDER BY d.timestamp, d.pos) INTO due FROM (
+      SELECT e.pos, e.timestamp FROM events e
+      WHERE e.seq IS NULL AND NOT e.cancelled AND e.timestamp <= p_at
+      ORDER BY e.timestamp, e.pos LIMIT p_limit FOR UPDATE) d;
+    IF due IS NULL THEN RETURN; END IF;
+    UPDATE release_counter c SET seq = c.seq + cardinality(due) WHERE c.id = 1 RETURNING c.seq - cardinality(due) INTO base;
+    RETURN QUERY
+      WITH u AS (
+        UPDATE events e SET seq = base + n.ord, released_at = p_at
+        FROM unnest(due) WITH ORDINALITY AS n(pos, ord) WHERE e.pos = n.pos
+        RETURNING e.seq, e.id, e.event, e.timestamp, e.data, e.inserted_at)
+      SELECT * FROM u ORDER BY 1;
+    -- One row per name (an upsert may touch a row once): the batch's newest.
+    INSERT INTO latest (event, seq, timestamp)
+      SELECT DISTINCT ON (e.event) e.event, e.seq, e.timestamp FROM events e WHERE e.pos = ANY(due)
+      ORDER BY e.event, e.timestamp DESC, e.seq DESC
+    ON CONFLICT (event) DO UPDATE SET seq = excluded.seq, timestamp = excluded.timestamp
+      WHERE excluded.timestamp > latest.timestamp
+         OR (excluded.timestamp = latest.timestamp AND excluded.seq > latest.seq);
+    -- Delivered at commit, so a listener never hears of a seq it cannot read yet.
+    PERFORM pg_notify('${RELEASED_CHANNEL}', (base + cardinality(due))::text);
+  END $fn$;
+
+  -- A group commit in one round trip: the batches' idempotency keys (in (user, key) order, so two
+  -- transactions never wait for each other's keys in opposite orders; a key there already makes
+  -- its batch a duplicate, answered with the stored answer), their events in the given order,
+  -- and the release of what is due.
+  CREATE FUNCTION broker_append(
+    p_ids text[], p_users text[], p_events text[], p_timestamps double precision[], p_data text[], p_batch integer[],
+    p_key_batch integer[], p_key_users text[], p_keys text[], p_key_hashes text[], p_key_responses text[],
+    p_key_expires double precision[], p_at double precision, p_limit integer)
+  RETURNS TABLE (r_kind text, r_batch integer, r_seq bigint, r_id text, r_event text, r_ts double precision,
+                 r_data text, r_inserted_at double precision, r_hash text, r_response text)
+  LANGUAGE plpgsql AS $fn$
+  DECLARE
+    k record;
+    skipped integer[] := '{}';
+    got integer;
+  BEGIN
+    FOR k IN
+      SELECT * FROM unnest(p_key_batch, p_key_users, p_keys, p_key_hashes, p_key_responses, p_key_expires)
+        AS t(batch, user_id, key, hash, response, expires)
+      ORDER BY t.user_id, t.key, t.batch
+    LOOP
+      -- A key being written by another transaction is waited for (the unique index), then seen.
+      INSERT INTO idempotency_keys AS ik (user_id, key, hash, response, expires_at)
+        VALUES (k.user_id, k.key, k.hash, k.response, k.expires)
+        ON CONFLICT (user_id, key) DO UPDATE
+          SET hash = excluded.hash, response = excluded.response, expires_at = excluded.expires_at
+          WHERE ik.expires_at <= p_at;
+      GET DIAGNOSTICS got = ROW_COUNT;
+      IF got = 0 THEN
+        skipped := skipped || k.batch;
+        RETURN QUERY
+          SELECT 'duplicate'::text, k.batch, NULL::bigint, NULL::text, NULL::text, NULL::double precision,
+                 NULL::text, NULL::double precision, ik.hash, ik.response
+          FROM idempotency_keys ik WHERE ik.user_id = k.user_id AND ik.key = k.key;
+      END IF;
+    END LOOP;
+    INSERT INTO events (id, user_id, event, timestamp, data, inserted_at)
+      SELECT t.id, t.user_id, t.event, t.ts, t.data, p_at
+      FROM unnest(p_ids, p_users, p_events, p_timestamps, p_data, p_batch) WITH ORDINALITY
+        AS t(id, user_id, event, ts, data, batch, ord)
+      WHERE t.batch <> ALL (skipped)
+      ORDER BY t.ord;
+    IF EXISTS (SELECT 1 FROM unnest(p_timestamps, p_batch) AS t(ts, batch) WHERE t.ts <= p_at AND t.batch <> ALL (skipped)) THEN
+      RETURN QUERY
+        SELECT 'released'::text, NULL::integer, r.r_seq, r.r_id, r.r_event, r.r_ts, r.r_data, r.r_inserted_at, NULL::text, NULL::text
+        FROM broker_release(p_at, p_limit) r;
+    END IF;
+  END $fn$;
+  `,
 ];
 
 export async function migrate(sql: Sql): Promise<void> {

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import postgres, { type Sql, type TransactionSql } from 'postgres';
+import postgres, { type Sql } from 'postgres';
 import { MicroBatcher } from '../../lib/micro-batcher.js';
 import type {
+  AppendBatch,
+  AppendOutcome,
   CancelResult,
   EventStore,
-  NewEvent,
   ReleasedEvent,
   RetentionStore,
   Seq,
@@ -16,7 +17,7 @@ import type {
 } from '../store.js';
 import { StorageHealth } from '../storage-health.js';
 import { guarded } from './guarded.js';
-import { migrate, RELEASE_LOCK, RELEASED_CHANNEL } from './postgres-schema.js';
+import { migrate } from './postgres-schema.js';
 import { postgresRetention } from './postgres-retention.js';
 import { postgresSessions, postgresUsers } from './postgres-user-store.js';
 
@@ -35,6 +36,8 @@ interface EventRow {
 
 /** Most inserts committed in one statement (rows). */
 const MAX_GROUP_COMMIT = 1000;
+/** Group commits under way at once on the pool (of POOL_SIZE connections). */
+const PG_IN_FLIGHT = 4;
 /** Connections in this node's pool (the LISTEN connection is separate). */
 export const POOL_SIZE = 10;
 
@@ -50,7 +53,7 @@ export class PostgresStore implements Store {
   readonly sessions: SessionStore;
   readonly events: EventStore;
   readonly retention: RetentionStore;
-  private readonly batcher: MicroBatcher<NewEvent, StoredEvent>;
+  private readonly batcher: MicroBatcher<AppendBatch, AppendOutcome>;
   private releaseSink: ((released: readonly ReleasedEvent[]) => void) | undefined;
 
   static async open(url: string, now: () => number = () => Date.now() / 1000): Promise<PostgresStore> {
@@ -77,31 +80,15 @@ export class PostgresStore implements Store {
     now: () => number,
   ) {
     const health = this.health;
-    this.batcher = new MicroBatcher<NewEvent, StoredEvent>(async (items) => {
-      const at = now();
-      const rows = items.map((e) => ({
-        id: e.id,
-        user_id: e.userId,
-        event: e.event,
-        timestamp: e.timestamp,
-        data: e.data,
-        inserted_at: at,
-      }));
-      const due = items.some((e) => e.timestamp <= at);
-      // One transaction: the batch's rows, and (if any is due) the release of everything due.
-      const released = await health.write(guarded(() =>
-        sql.begin(async (tx): Promise<ReleasedEvent[]> => {
-          await tx`INSERT INTO events ${tx(rows, 'id', 'user_id', 'event', 'timestamp', 'data', 'inserted_at')}`;
-          return due ? releaseIn(tx, at, MAX_GROUP_COMMIT) : [];
-        }),
-      ));
-      if (released.length > 0) this.releaseSink?.(released);
-      const byId = new Map(released.map((r) => [r.id, r]));
-      return items.map((e): StoredEvent => {
-        const r = byId.get(e.id);
-        return { ...e, published: r !== undefined, cancelled: false, seq: r?.seq };
-      });
-    }, MAX_GROUP_COMMIT);
+    // A group commit is one statement (broker_append): one round trip and one commit for every
+    // request of the batch. Up to PG_IN_FLIGHT batches at once on the pool: the next one's rows go
+    // in while the previous commit is on its way to disk (the release lock still orders releases).
+    this.batcher = new MicroBatcher<AppendBatch, AppendOutcome>(
+      (batches) => health.write(guarded(() => this.appendBatches(batches, now()))),
+      MAX_GROUP_COMMIT,
+      PG_IN_FLIGHT,
+      (batch) => batch.events.length,
+    );
 
     this.users = postgresUsers(sql, now);
     this.sessions = postgresSessions(sql, now);
@@ -109,11 +96,22 @@ export class PostgresStore implements Store {
 
     const columns = sql.unsafe(EVENT_COLUMNS);
     this.events = {
-      append: (event) => this.batcher.submit(event),
+      append: async (event) => {
+        const result = await this.batcher.submit({ events: [event] });
+        return (result as Extract<AppendOutcome, { kind: 'stored' }>).events[0] as StoredEvent;
+      },
+      appendBatch: (batch) => this.batcher.submit(batch),
+      pruneIdempotencyKeys: (at) =>
+        guarded(async () => {
+          await sql`DELETE FROM idempotency_keys WHERE expires_at <= ${at}`;
+        }),
       onAppendRelease: (sink) => {
         this.releaseSink = sink;
       },
-      releaseDue: (at, limit) => health.write(guarded(() => sql.begin((tx) => releaseIn(tx, at, limit)))),
+      releaseDue: (at, limit) =>
+        health.write(
+          guarded(async () => (await sql<ReleaseRow[]>`SELECT * FROM broker_release(${at}, ${limit})`).map((r) => fromRelease(r, at))),
+        ),
       readReleased: ({ after, names, limit }) =>
         guarded(async () =>
           (names === undefined
@@ -209,6 +207,41 @@ export class PostgresStore implements Store {
     return { secret: row?.secret ?? candidate, generated: inserted.length === 1 };
   }
 
+  /** One group commit: every batch's key and events, and the release of what is due, in one statement. */
+  private async appendBatches(batches: readonly AppendBatch[], at: number): Promise<AppendOutcome[]> {
+    const events = batches.flatMap((b, k) => b.events.map((e) => ({ e, k })));
+    const keyed = batches.flatMap((b, k) => (b.key ? [{ key: b.key, k }] : []));
+    const sql = this.sql;
+    const rows = await sql<(ReleaseRow & { r_kind: string; r_batch: number | null; r_hash: string | null; r_response: string | null })[]>`
+      SELECT * FROM broker_append(
+        ${sql.array(events.map((x) => x.e.id))}::text[], ${sql.array(events.map((x) => x.e.userId))}::text[],
+        ${sql.array(events.map((x) => x.e.event))}::text[], ${sql.array(events.map((x) => x.e.timestamp))}::float8[],
+        ${sql.array(events.map((x) => x.e.data))}::text[], ${sql.array(events.map((x) => x.k))}::int[],
+        ${sql.array(keyed.map((x) => x.k))}::int[], ${sql.array(keyed.map((x) => x.key.userId))}::text[],
+        ${sql.array(keyed.map((x) => x.key.key))}::text[], ${sql.array(keyed.map((x) => x.key.hash))}::text[],
+        ${sql.array(keyed.map((x) => x.key.response))}::text[], ${sql.array(keyed.map((x) => x.key.expiresAt))}::float8[],
+        ${at}, ${MAX_GROUP_COMMIT})`;
+    const released: ReleasedEvent[] = [];
+    const duplicates = new Map<number, { hash: string; response: string }>();
+    for (const r of rows) {
+      if (r.r_kind === 'duplicate') duplicates.set(r.r_batch as number, { hash: r.r_hash as string, response: r.r_response as string });
+      else released.push(fromRelease(r, at));
+    }
+    if (released.length > 0) this.releaseSink?.(released);
+    const seqOf = new Map(released.map((r) => [r.id, r.seq]));
+    return batches.map((b, k): AppendOutcome => {
+      const dup = duplicates.get(k);
+      if (dup) return { kind: 'duplicate', ...dup };
+      return {
+        kind: 'stored',
+        events: b.events.map((e): StoredEvent => {
+          const seq = seqOf.get(e.id);
+          return { ...e, published: seq !== undefined, cancelled: false, seq };
+        }),
+      };
+    });
+  }
+
   storageFull(): boolean {
     return this.health.full;
   }
@@ -243,46 +276,18 @@ export class PostgresStore implements Store {
   }
 }
 
-/**
- * Releases what is due inside `tx`: under the release lock (serialising every node), the due
- * rows in timestamp order get the next seqs of the one-row counter, `latest` follows, and a
- * NOTIFY of the last seq goes out at commit (so no node hears of a seq it cannot read yet).
- */
-async function releaseIn(tx: TransactionSql, at: number, limit: number): Promise<ReleasedEvent[]> {
-  const columns = tx.unsafe(EVENT_COLUMNS);
-  await tx`SELECT pg_advisory_xact_lock(${RELEASE_LOCK})`;
-  const due = await tx<EventRow[]>`
-    SELECT ${columns} FROM events
-    WHERE seq IS NULL AND NOT cancelled AND timestamp <= ${at}
-    ORDER BY timestamp, pos LIMIT ${limit} FOR UPDATE`;
-  if (due.length === 0) return [];
-  const [counter] = await tx<{ seq: string }[]>`
-    UPDATE release_counter SET seq = seq + ${due.length} WHERE id = 1 RETURNING seq`;
-  const first = Number(counter?.seq) - due.length + 1;
-  const released = due.map((row, i) => toReleased({ ...row, seq: String(first + i), released_at: at }));
-  await tx`
-    UPDATE events AS e SET seq = v.seq, released_at = ${at}
-    FROM unnest(${tx.array(due.map((r) => r.pos))}::bigint[], ${tx.array(released.map((r) => String(r.seq)))}::bigint[]) AS v(pos, seq)
-    WHERE e.pos = v.pos`;
-  // One upsert per name (an INSERT … ON CONFLICT may touch a row once): the batch's newest.
-  const newest = new Map<string, ReleasedEvent>();
-  for (const r of released) {
-    const best = newest.get(r.event);
-    if (!best || r.timestamp >= best.timestamp) newest.set(r.event, r);
-  }
-  const latest = [...newest.values()];
-  await tx`
-    INSERT INTO latest (event, seq, timestamp)
-    SELECT * FROM unnest(${tx.array(latest.map((r) => r.event))}::text[],
-                         ${tx.array(latest.map((r) => String(r.seq)))}::bigint[],
-                         ${tx.array(latest.map((r) => r.timestamp))}::float8[])
-    ON CONFLICT (event) DO UPDATE SET seq = excluded.seq, timestamp = excluded.timestamp
-    WHERE excluded.timestamp > latest.timestamp
-       OR (excluded.timestamp = latest.timestamp AND excluded.seq > latest.seq)`;
-  const last = released[released.length - 1] as ReleasedEvent;
-  // Delivered at commit, so a listener never hears of a seq it cannot read yet.
-  await tx`SELECT pg_notify(${RELEASED_CHANNEL}, ${String(last.seq)})`;
-  return released;
+/** A row of broker_release / broker_append's releases. */
+interface ReleaseRow {
+  r_seq: string;
+  r_id: string;
+  r_event: string;
+  r_ts: number;
+  r_data: string;
+  r_inserted_at: number;
+}
+
+function fromRelease(r: ReleaseRow, at: number): ReleasedEvent {
+  return { seq: Number(r.r_seq), id: r.r_id, event: r.r_event, timestamp: r.r_ts, data: r.r_data, insertedAt: r.r_inserted_at, releasedAt: at };
 }
 
 function toStored(row: EventRow): StoredEvent {

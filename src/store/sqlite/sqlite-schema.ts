@@ -93,6 +93,18 @@ const migrations: readonly string[] = [
   -- never touch it). Released versions are found through events_name_seq.
   CREATE INDEX events_name_cancelled ON events (event, cancelled_at, pos) WHERE cancelled = 1;
   `,
+  `
+  -- Idempotent inserts: a key per user, written in the commit of the events it stands for.
+  CREATE TABLE idempotency_keys (
+    user_id    TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    hash       TEXT NOT NULL,   -- of the request body
+    response   TEXT NOT NULL,   -- the answer, sent again to a retry
+    expires_at REAL NOT NULL,
+    PRIMARY KEY (user_id, key)
+  ) STRICT, WITHOUT ROWID;
+  CREATE INDEX idempotency_keys_expires ON idempotency_keys (expires_at);
+  `,
 ];
 
 export function migrate(db: SqliteConnection): void {

@@ -4,6 +4,8 @@ import { usernameKey } from '../../lib/username-key.js';
 import { likePattern } from '../like-pattern.js';
 import { StorageHealth, StorageOpenError } from '../storage-health.js';
 import type {
+  AppendBatch,
+  AppendOutcome,
   EventStore,
   HistoryPage,
   NewEvent,
@@ -31,6 +33,7 @@ import {
 } from './sqlite-rows.js';
 import { migrate } from './sqlite-schema.js';
 import { inlineWriter, type SqliteWriter, threadWriter } from './sqlite-writer.js';
+import type { BatchResult } from './sqlite-writes.js';
 
 /** Most inserts committed in one transaction (rows); bounds the time one commit takes. */
 const MAX_GROUP_COMMIT = 2000;
@@ -55,7 +58,7 @@ export class SqliteStore implements Store {
   /** Prepared once: a statement per call would be kept until the thread ends (see openSqlite). */
   private readonly selectOne: SqliteStatement<[]>;
   private readonly writer: SqliteWriter;
-  private readonly batcher: MicroBatcher<NewEvent, StoredEvent>;
+  private readonly batcher: MicroBatcher<AppendBatch, AppendOutcome>;
   private closed = false;
   private releaseSink: ((released: readonly ReleasedEvent[]) => void) | undefined;
 
@@ -83,19 +86,17 @@ export class SqliteStore implements Store {
       close: () => raw.close(),
     };
 
-    this.batcher = new MicroBatcher<NewEvent, StoredEvent>(
-      async (items) => {
-        const { released, seqs } = await writer.append(items, now(), MAX_GROUP_COMMIT);
+    this.batcher = new MicroBatcher<AppendBatch, AppendOutcome>(
+      async (batches) => {
+        const { released, batches: results } = await writer.append(batches, now(), MAX_GROUP_COMMIT);
         if (released.length > 0) this.releaseSink?.(released);
-        return items.map((e, i): StoredEvent => {
-          const seq = seqs[i] ?? undefined;
-          return { ...e, published: seq !== undefined, cancelled: false, seq };
-        });
+        return results.map((r, k) => outcome(batches[k] as AppendBatch, r));
       },
       MAX_GROUP_COMMIT,
       // A writer thread commits together whatever queued while it was busy, so batches are sent
       // as they form (the bound only caps memory); inline, one at a time.
       path === ':memory:' ? 1 : WRITER_QUEUE_BATCHES,
+      (batch) => batch.events.length,
     );
 
     const selectUserByKey = db.prepare<[string], UserRow>(`SELECT ${USER_COLUMNS} FROM users WHERE username_key = ?`);
@@ -185,7 +186,14 @@ export class SqliteStore implements Store {
     );
 
     this.events = {
-      append: (event) => this.batcher.submit(event),
+      append: async (event) => {
+        const result = await this.batcher.submit({ events: [event] });
+        return (result as Extract<AppendOutcome, { kind: 'stored' }>).events[0] as StoredEvent;
+      },
+      appendBatch: (batch) => this.batcher.submit(batch),
+      pruneIdempotencyKeys: async (at) => {
+        await writer.run('pruneIdempotencyKeys', at);
+      },
       onAppendRelease: (sink) => {
         this.releaseSink = sink;
       },
@@ -274,4 +282,16 @@ function openChecked(path: string): SqliteConnection {
     if (why === undefined) throw error;
     throw new StorageOpenError(`cannot use the SQLite database ${path}: ${why}`, { cause: error });
   }
+}
+
+/** A batch's outcome from what the writer did with it. */
+function outcome(batch: AppendBatch, result: BatchResult): AppendOutcome {
+  if (result.kind === 'duplicate') return result;
+  return {
+    kind: 'stored',
+    events: batch.events.map((e, i): StoredEvent => {
+      const seq = result.seqs[i] ?? undefined;
+      return { ...e, published: seq !== undefined, cancelled: false, seq };
+    }),
+  };
 }

@@ -40,13 +40,13 @@ function runOne(request: Exclude<WriteRequest, AppendRequest>): unknown {
 function appendGroup(group: readonly AppendRequest[]): void {
   const first = group[0] as AppendRequest;
   try {
-    const items = group.length === 1 ? first.items : group.flatMap((r) => r.items);
+    const batches = group.length === 1 ? first.batches : group.flatMap((r) => r.batches);
     const at = Math.max(...group.map((r) => r.at));
-    const { released, seqs } = writes.append(items, at, first.limit);
+    const result = writes.append(batches, at, first.limit);
     let offset = 0;
     group.forEach((r, k) => {
-      const mine = seqs.slice(offset, (offset += r.items.length));
-      port?.postMessage({ call: r.call, ok: true, value: { released: k === 0 ? released : [], seqs: mine } });
+      const mine = result.batches.slice(offset, (offset += r.batches.length));
+      port?.postMessage({ call: r.call, ok: true, value: { released: k === 0 ? result.released : [], batches: mine } });
     });
   } catch (error) {
     for (const r of group) port?.postMessage(failure(r.call, error));
@@ -70,9 +70,10 @@ port.on('message', (request: WriteRequest) => {
   };
   for (const r of queue) {
     if (r.op === 'append') {
-      if (rows > 0 && rows + r.items.length > maxGroupRows) flush();
+      const size = r.batches.reduce((n, b) => n + b.events.length, 0);
+      if (rows > 0 && rows + size > maxGroupRows) flush();
       group.push(r);
-      rows += r.items.length;
+      rows += size;
       continue;
     }
     flush();

@@ -19,21 +19,23 @@ test('the writer thread answers appends queued together each with its own seqs, 
   const writer = threadWriter(path, 5);
   try {
     const item = (i: number, timestamp: number) => ({ id: `e${i}`, userId: 'u', event: 'w', timestamp, data: String(i) });
+    // Each call: one request of several events (a batch).
+    const batch = (...events: ReturnType<typeof item>[]) => [{ events }];
     // Sent without waiting: whatever queues while the thread is busy is merged (up to 5 rows).
     const calls = [
-      writer.append([item(0, 10), item(1, 99)], 50, 1000),
-      writer.append([item(2, 20)], 50, 1000),
+      writer.append(batch(item(0, 10), item(1, 99)), 50, 1000),
+      writer.append(batch(item(2, 20)), 50, 1000),
       writer.run('createUser', { id: 'u1', username: 'amy', passwordHash: 'h', info: '{}' }, 50),
-      writer.append([item(3, 5), item(4, 30), item(5, 40)], 50, 1000),
-      writer.append([item(6, 45), item(7, 46)], 60, 1000),
-      writer.append([item(8, 70)], 60, 1000),
+      writer.append(batch(item(3, 5), item(4, 30), item(5, 40)), 50, 1000),
+      writer.append(batch(item(6, 45), item(7, 46)), 60, 1000),
+      writer.append(batch(item(8, 70)), 60, 1000),
     ];
     const [a, b, user, c, d, e] = await Promise.all(calls);
     assert.equal(user, 'created');
-    const appends = [a, b, c, d, e] as { released: { id: string; seq: number }[]; seqs: (number | null)[] }[];
+    const appends = [a, b, c, d, e] as { released: { id: string; seq: number }[]; batches: { seqs: (number | null)[] }[] }[];
     // Each call's own items, in their order; an item due later than its commit stays pending.
     assert.deepEqual(
-      appends.map((r) => r.seqs),
+      appends.map((r) => r.batches[0]?.seqs),
       [[1, null], [2], [3, 4, 5], [6, 7], [null]],
     );
     // Every release reported exactly once, in seq order across the calls.

@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import type { NewEvent } from '../store.js';
+import type { AppendBatch } from '../store.js';
 import type { SqliteConnection } from './open-sqlite.js';
 import { type AppendResult, type SqliteWrites, sqliteWrites } from './sqlite-writes.js';
 
@@ -11,18 +11,18 @@ type Result<K extends WriteName> = ReturnType<SqliteWrites[K]>;
 /** The writes of the embedded store, asynchronous: in a worker thread, or inline. */
 export interface SqliteWriter {
   /**
-   * Inserts `items` and releases what is due by `at`. The writer may commit several calls in
+   * Inserts `batches` and releases what is due by `at`. The writer may commit several calls in
    * one transaction: their releases are then all reported to the first of them (the others get
-   * an empty `released`), and each call gets the seqs of its own items.
+   * an empty `released`), and each call gets the results of its own batches.
    */
-  append(items: readonly NewEvent[], at: number, releaseLimit: number): Promise<AppendResult>;
+  append(batches: readonly AppendBatch[], at: number, releaseLimit: number): Promise<AppendResult>;
   /** Runs one of the other writes (releases, cancels, users, sessions) on the writer's connection. */
   run<K extends WriteName>(name: K, ...args: Args<K>): Promise<Result<K>>;
   close(): Promise<void>;
 }
 
 type Command =
-  | { readonly op: 'append'; readonly items: readonly NewEvent[]; readonly at: number; readonly limit: number }
+  | { readonly op: 'append'; readonly batches: readonly AppendBatch[]; readonly at: number; readonly limit: number }
   | { readonly op: 'run'; readonly name: WriteName; readonly args: readonly unknown[] }
   | { readonly op: 'close' };
 /** A request to the writer thread; `call` pairs it with its response. */
@@ -48,7 +48,7 @@ export interface WriterThreadData {
 export function inlineWriter(db: SqliteConnection): SqliteWriter {
   const w = sqliteWrites(db);
   return {
-    append: async (items, at, limit) => w.append(items, at, limit),
+    append: async (batches, at, limit) => w.append(batches, at, limit),
     run: async (name, ...args) => runWrite(w, name, args) as never,
     close: async () => {},
   };
@@ -100,7 +100,7 @@ export function threadWriter(path: string, maxGroupRows: number): SqliteWriter {
     });
   };
   return {
-    append: (items, at, limit) => send({ op: 'append', items, at, limit }),
+    append: (batches, at, limit) => send({ op: 'append', batches, at, limit }),
     run: (name, ...args) => send({ op: 'run', name, args }),
     close: async () => {
       if (!dead) await send({ op: 'close' });

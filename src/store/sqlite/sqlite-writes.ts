@@ -1,15 +1,22 @@
 import type { SqliteConnection } from './open-sqlite.js';
-import type { CancelResult, NewEvent, ReleasedEvent } from '../store.js';
+import type { AppendBatch, CancelResult, NewEvent, ReleasedEvent } from '../store.js';
 import { EVENT_COLUMNS, type EventRow, toReleased, toStored } from './sqlite-rows.js';
 import { type SqliteRetentionWrites, sqliteRetentionWrites } from './sqlite-retention-writes.js';
 import { type SqliteUserWrites, sqliteUserWrites } from './sqlite-user-writes.js';
 
+/** What became of one batch of an append transaction. */
+export type BatchResult =
+  /** Stored: the seq each event got, in order; null for one left pending. */
+  | { readonly kind: 'stored'; readonly seqs: (number | null)[] }
+  /** Its idempotency key was there already: nothing stored; the first answer. */
+  | { readonly kind: 'duplicate'; readonly hash: string; readonly response: string };
+
 /** What one append transaction did. */
 export interface AppendResult {
-  /** Everything the transaction released (the batch's due items and stored ones), in seq order. */
+  /** Everything the transaction released (the batches' due items and stored ones), in seq order. */
   readonly released: ReleasedEvent[];
-  /** The seq each item got, in item order; null for an item left pending. */
-  readonly seqs: (number | null)[];
+  /** One per batch, in order. */
+  readonly batches: BatchResult[];
 }
 
 /**
@@ -17,8 +24,9 @@ export interface AppendResult {
  * in as arguments (epoch s) so that the caller's clock rules, wherever these run.
  */
 export interface SqliteWrites extends SqliteUserWrites, SqliteRetentionWrites {
-  /** Inserts the batch and releases what is due by `at`, in one transaction. */
-  append(items: readonly NewEvent[], at: number, releaseLimit: number): AppendResult;
+  /** Inserts the batches (but those whose key exists) and releases what is due by `at`, in one transaction. */
+  append(batches: readonly AppendBatch[], at: number, releaseLimit: number): AppendResult;
+  pruneIdempotencyKeys(now: number): number;
   releaseDue(at: number, limit: number): ReleasedEvent[];
   cancel(id: string, userId: string, asAdmin: boolean, at: number): CancelResult;
 }
@@ -70,7 +78,36 @@ export function sqliteWrites(db: SqliteConnection): SqliteWrites {
    * timestamps). A due item gets its seq as it is written: one row write instead of an insert
    * into the pending index followed by an update out of it.
    */
-  const append = db.transaction((items: readonly NewEvent[], at: number, releaseLimit: number): AppendResult => {
+  const upsertKey = db.prepare<[string, string, string, string, number, number]>(
+    `INSERT INTO idempotency_keys (user_id, key, hash, response, expires_at) VALUES (?, ?, ?, ?, ?)
+     ON CONFLICT (user_id, key) DO UPDATE SET hash = excluded.hash, response = excluded.response, expires_at = excluded.expires_at
+     WHERE idempotency_keys.expires_at <= ?`,
+  );
+  const selectKey = db.prepare<[string, string], { hash: string; response: string }>(
+    'SELECT hash, response FROM idempotency_keys WHERE user_id = ? AND key = ?',
+  );
+  const deleteExpiredKeys = db.prepare<[number]>('DELETE FROM idempotency_keys WHERE expires_at <= ?');
+
+  /**
+   * A batch with a key first records it (one row, or the refresh of an expired one); a key that
+   * is there already makes the batch a duplicate: its events are not stored. Two batches of one
+   * transaction with the same key: the first is stored, the second is its duplicate.
+   */
+  const append = db.transaction((batches: readonly AppendBatch[], at: number, releaseLimit: number): AppendResult => {
+    const results: BatchResult[] = [];
+    const items: NewEvent[] = [];
+    for (const b of batches) {
+      if (b.key) {
+        const k = b.key;
+        if (upsertKey.run(k.userId, k.key, k.hash, k.response, k.expiresAt, at).changes === 0) {
+          const first = selectKey.get(k.userId, k.key) as { hash: string; response: string };
+          results.push({ kind: 'duplicate', hash: first.hash, response: first.response });
+          continue;
+        }
+      }
+      results.push({ kind: 'stored', seqs: [] });
+      for (const e of b.events) items.push(e);
+    }
     const stored = selectDue.all(at, releaseLimit);
     const fresh = items.filter((e) => e.timestamp <= at).sort((a, b) => a.timestamp - b.timestamp);
     const seqOf = new Map<NewEvent, number>();
@@ -98,7 +135,13 @@ export function sqliteWrites(db: SqliteConnection): SqliteWrites {
       return s;
     });
     updateLatest(released);
-    return { released, seqs };
+    let offset = 0;
+    const out = results.map((r, k): BatchResult => {
+      if (r.kind === 'duplicate') return r;
+      const n = (batches[k] as AppendBatch).events.length;
+      return { kind: 'stored', seqs: seqs.slice(offset, (offset += n)) };
+    });
+    return { released, batches: out };
   });
 
   const selectById = db.prepare<[string], EventRow>(`SELECT ${EVENT_COLUMNS} FROM events WHERE id = ?`);
@@ -116,7 +159,8 @@ export function sqliteWrites(db: SqliteConnection): SqliteWrites {
   return {
     ...sqliteUserWrites(db),
     ...sqliteRetentionWrites(db),
-    append: (items, at, releaseLimit) => append.immediate(items, at, releaseLimit),
+    append: (batches, at, releaseLimit) => append.immediate(batches, at, releaseLimit),
+    pruneIdempotencyKeys: (now) => deleteExpiredKeys.run(now).changes,
     releaseDue: (at, limit) => releaseDue.immediate(at, limit),
     cancel: (id, userId, asAdmin, at) => cancel.immediate(id, userId, asAdmin, at),
   };
