@@ -61,7 +61,7 @@ export interface BrokerCore {
 const REVOCATION_MARGIN_S = 300;
 /** Milliseconds between reads of the auth change log: changes made elsewhere arrive within this. */
 const AUTH_POLL_MS = 500;
-/** Milliseconds between prunes of expired refresh tokens, dead sessions and old log entries. */
+/** Milliseconds between prunes of expired refresh tokens, dead sessions, old log entries and expired idempotency keys. */
 const SESSION_PRUNE_MS = 3600_000;
 
 export interface CoreOverrides {
@@ -123,6 +123,9 @@ export async function createBrokerCore(config: Config, log: Logger, overrides: C
     store.sessions
       .prune(Date.now() / 1000 - revocations.windowSeconds)
       .catch((error: unknown) => log.warn({ err: error }, 'pruning expired sessions failed'));
+    store.events
+      .pruneIdempotencyKeys(Date.now() / 1000)
+      .catch((error: unknown) => log.warn({ err: error }, 'pruning expired idempotency keys failed'));
   };
 
   const hasher = new PasswordHasher(config.bcryptCost);
@@ -130,7 +133,13 @@ export async function createBrokerCore(config: Config, log: Logger, overrides: C
   const deps: BrokerDeps = {
     users: new UserService(store.users, hasher, config.passwordMinLength, revoked),
     sessions: new SessionService(store.users, store.sessions, hasher, tokens, config.refreshExpiry, revoked),
-    events: new EventService(store.events, access, waker, () => metrics.inserts.inc()),
+    events: new EventService(
+      store.events,
+      access,
+      waker,
+      { batchMax: config.insertBatchMax, idempotencyTtl: config.idempotencyTtl },
+      (count) => metrics.inserts.inc(count),
+    ),
     auth: new Authenticator(tokens, revocations),
     access,
     hub,

@@ -253,6 +253,9 @@ describe('error bodies', () => {
       const json = { 'content-type': 'application/json' };
       check(await request(b.url, 'POST', '/insert', { rawBody: '{', headers: json }), 400, 'invalid_json', 'bad JSON');
       check(await request(b.url, 'POST', '/insert', { token: me.token, body: { data: 1 } }), 400, 'invalid_input', 'no event');
+      const keyed = { token: me.token, headers: { 'idempotency-key': 'k-1' } };
+      assert.equal((await request(b.url, 'POST', '/insert', { ...keyed, body: { event: 'x', data: 1 } })).status, 200);
+      check(await request(b.url, 'POST', '/insert', { ...keyed, body: { event: 'x', data: 2 } }), 422, 'idempotency_conflict', 'key reused');
       check(await request(b.url, 'GET', '/events/x?limit=0', { token: me.token }), 400, 'invalid_input', 'limit=0');
       check(await request(b.url, 'POST', '/insert', { body: { event: 'x', data: 1 } }), 401, 'unauthorized', 'no token');
       check(await request(b.url, 'POST', '/login', { body: { username: 'erin', password: 'wrong password' } }), 401, 'invalid_credentials', 'login'); // 5 of 8

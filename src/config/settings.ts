@@ -169,6 +169,20 @@ export const settings = {
     doc: 'Most concurrent streams without a token from one client address (the real one behind TRUST_PROXY) on a node; more get 429. 0 = no limit.',
     parse: integer(0, 10_000_000),
   }),
+  insertBatchMax: setting({
+    env: 'INSERT_BATCH_MAX',
+    flag: 'insert-batch-max',
+    default: '1000',
+    doc: 'Most events in one POST /insert batch (a JSON array), stored all or nothing in one commit.',
+    parse: integer(1, 100_000),
+  }),
+  idempotencyTtl: setting({
+    env: 'IDEMPOTENCY_TTL',
+    flag: 'idempotency-ttl',
+    default: String(24 * 3600),
+    doc: 'Seconds an Idempotency-Key of POST /insert is remembered: a retry with it within this time gets the first answer and stores nothing.',
+    parse: integer(60, 30 * 24 * 3600),
+  }),
   bodyLimit: setting({
     env: 'BODY_LIMIT',
     flag: 'body-limit',

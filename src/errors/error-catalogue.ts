@@ -17,6 +17,7 @@ export const errorCatalogue = {
   already_released: { status: 409, message: 'The event has already been released.' },
   already_cancelled: { status: 409, message: 'The event has already been cancelled.' },
   payload_too_large: { status: 413, message: 'The request body is too large.' },
+  idempotency_conflict: { status: 422, message: 'This Idempotency-Key was used for a different request; use a new key for a new request.' },
   unsupported_media_type: { status: 415, message: 'Send the body as application/json.' },
   rate_limited: { status: 429, message: 'Too many attempts; try again later.' },
   too_many_streams: { status: 429, message: 'Too many open streams for this user or address; close one or try again later.' },

@@ -45,8 +45,8 @@ export const brokerPlugin: FastifyPluginAsync<BrokerPluginOptions> = async (app,
     // Credentials (the access_token cookie) only with named origins: browsers refuse them with *.
     credentials: !anyOrigin,
     methods: ['GET', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
-    allowedHeaders: ['Content-Type', 'Authorization', 'Last-Event-ID'],
-    exposedHeaders: ['X-Next-After', 'Retry-After'],
+    allowedHeaders: ['Content-Type', 'Authorization', 'Last-Event-ID', 'Idempotency-Key'],
+    exposedHeaders: ['X-Next-After', 'Retry-After', 'Idempotent-Replayed'],
     maxAge: 600,
   });
 

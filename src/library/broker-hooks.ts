@@ -35,8 +35,12 @@ export interface ReleasedOptions {
 
 /** What a host program can do with an embedded Broker, without patching it. */
 export interface BrokerHooks {
-  /** Inserts an event with the same validation and release rules as POST /insert. */
+  /**
+   * Inserts an event with the same validation and release rules as POST /insert; given an
+   * array, inserts them all or none in one commit and resolves with their ids in order.
+   */
   publish(input: PublishInput): Promise<{ readonly id: string }>;
+  publish(inputs: readonly PublishInput[]): Promise<readonly { readonly id: string }[]>;
   /** Calls `listener` for each event released (in seq order). Returns the unsubscribe function. */
   onReleased(listener: (event: ReleasedEventView) => void): () => void;
   /** Released events as an async iterator, read from the store: none is skipped, however slow the loop. */
@@ -55,16 +59,23 @@ const view = (e: ReleasedEvent): ReleasedEventView => ({
 export function brokerHooks(core: BrokerCore, closed: AbortSignal): BrokerHooks {
   const hub = core.deps.hub;
   return {
-    async publish(input) {
-      const timestamp = input.timestamp instanceof Date ? input.timestamp.getTime() / 1000 : input.timestamp;
-      // The host program is trusted like an admin: the access rules do not bind it.
-      const stored = await core.deps.events.insert(userCaller(input.userId ?? SYSTEM_USER_ID, [ADMIN_ROLE]), {
-        event: input.event,
-        data: input.data,
-        timestamp,
-      });
-      return { id: stored.id };
-    },
+    publish: (async (input: PublishInput | readonly PublishInput[]) => {
+      const list = Array.isArray(input) ? input : [input as PublishInput];
+      const single = !Array.isArray(input);
+      // The host program is trusted like an admin: the access rules do not bind it. A batch is
+      // attributed event by event (userId), each checked; the store keeps each event's author.
+      const inputs = list.map((i) => ({
+        event: i.event,
+        data: i.data,
+        timestamp: i.timestamp instanceof Date ? i.timestamp.getTime() / 1000 : i.timestamp,
+      }));
+      const authors = new Set(list.map((i) => i.userId ?? SYSTEM_USER_ID));
+      if (authors.size > 1) throw new TypeError('publish: the events of one batch must have one author (userId)');
+      const author = [...authors][0] as string;
+      const result = await core.deps.events.insertMany(userCaller(author, [ADMIN_ROLE]), inputs, { single });
+      const ids = result.events.map((e) => ({ id: e.id }));
+      return single ? ids[0] : ids;
+    }) as BrokerHooks['publish'],
     onReleased(listener) {
       return hub.observe((events) => {
         for (const e of events) listener(view(e));

@@ -2,7 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { Logger } from 'pino';
 import { type BrokerCore, createBrokerCore } from '../broker-core.js';
 import { brokerPlugin } from '../http/broker-plugin.js';
-import { type BrokerHooks, brokerHooks, type ReleasedOptions } from './broker-hooks.js';
+import { type BrokerHooks, brokerHooks, type PublishInput, type ReleasedOptions } from './broker-hooks.js';
 import { type BrokerOptions, resolveOptions } from './broker-options.js';
 
 export interface MountedBroker extends BrokerHooks {
@@ -41,7 +41,8 @@ export function brokerFastify(options: BrokerOptions | string = {}): MountedBrok
 
   return {
     plugin,
-    publish: (input) => started().publish(input),
+    // Both overloads of publish: forward whatever it was given.
+    publish: ((input: PublishInput | readonly PublishInput[]) => started().publish(input as PublishInput)) as BrokerHooks['publish'],
     onReleased: (listener) => started().onReleased(listener),
     released: (opts?: ReleasedOptions) => started().released(opts),
   };

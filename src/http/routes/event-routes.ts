@@ -1,22 +1,44 @@
+import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { toEventView } from '../../events/event-view.js';
 import type { BrokerDeps } from '../broker-deps.js';
 import { principal } from '../principal.js';
 import { readPage } from '../query-params.js';
+import { AppError } from '../../errors/app-error.js';
 import { bodyReader } from '../read-body.js';
 
 const readInsert = bodyReader(
   Type.Object({ event: Type.String(), timestamp: Type.Optional(Type.Number()), data: Type.Unknown() }),
 );
 
+/** An Idempotency-Key: 1 to 255 visible ASCII characters (a UUID is the usual choice). */
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
 /** POST /insert, GET /events/{event} (history), GET|POST /events/{id}/cancel. All need a token. */
 export function eventRoutes(app: FastifyInstance, deps: BrokerDeps): void {
-  app.post('/insert', async (request) => {
+  // One event (an object, answered {"id"}) or a batch (an array, answered [{"id"}, …] in order),
+  // stored all or nothing; with Idempotency-Key, safe to retry.
+  app.post('/insert', async (request, reply) => {
     const { caller } = await principal(deps, request);
-    const body = readInsert(request.body);
-    const stored = await deps.events.insert(caller, body);
-    return { id: stored.id };
+    const body = request.body;
+    const single = !Array.isArray(body);
+    const inputs = single
+      ? [readInsert(body)]
+      : body.map((item: unknown, i: number) => {
+          try {
+            return readInsert(item);
+          } catch (error) {
+            if (error instanceof AppError) throw new AppError(error.code, `item ${i}: ${error.message}`);
+            throw error;
+          }
+        });
+    const key = idempotencyKey(request.headers['idempotency-key']);
+    const idempotency = key === undefined ? undefined : { key, hash: bodyHash(body) };
+    const result = await deps.events.insertMany(caller, inputs, { single, ...(idempotency ? { idempotency } : {}) });
+    if (result.replayed) reply.header('idempotent-replayed', 'true');
+    reply.header('content-type', 'application/json; charset=utf-8');
+    return result.response;
   });
 
   app.get<{ Params: { event: string }; Querystring: Record<string, unknown> }>(
@@ -36,4 +58,17 @@ export function eventRoutes(app: FastifyInstance, deps: BrokerDeps): void {
   };
   app.get<{ Params: { id: string } }>('/events/:id/cancel', (request) => cancel(request));
   app.post<{ Params: { id: string } }>('/events/:id/cancel', (request) => cancel(request));
+}
+
+function idempotencyKey(raw: string | string[] | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  if (typeof raw !== 'string' || !IDEMPOTENCY_KEY.test(raw)) {
+    throw new AppError('invalid_input', 'Idempotency-Key must be given once, 1 to 255 visible ASCII characters (e.g. a UUID)');
+  }
+  return raw;
+}
+
+/** The body as parsed, serialised again: the same JSON with other spacing is the same request. */
+function bodyHash(body: unknown): string {
+  return createHash('sha256').update(JSON.stringify(body)).digest('base64url');
 }
