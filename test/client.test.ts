@@ -122,6 +122,50 @@ describe('BrokerClient API', () => {
     await assert.rejects(client.cancel('00000000-0000-4000-8000-000000000000'), { status: 404, code: 'not_found' });
   });
 
+  test('an insert whose answer is lost (or that gets a 503) is sent again with its Idempotency-Key and stored once', async () => {
+    const name = unique('retry');
+    const keys: string[] = [];
+    // The first attempt of the first two inserts: Broker stores it, its answer is lost. The
+    // first attempt of the third: a 503. Every later attempt goes through.
+    const flaky: typeof fetch = async (input, init) => {
+      if (!new URL(String(input)).pathname.endsWith('/insert')) return fetch(input, init);
+      const key = new Headers(init?.headers).get('idempotency-key') ?? '(none)';
+      const firstAttempt = !keys.includes(key);
+      keys.push(key);
+      const insertNumber = new Set(keys).size;
+      if (firstAttempt && insertNumber === 3) {
+        return new Response(JSON.stringify({ error: 'try again', code: 'unavailable' }), { status: 503, headers: { 'content-type': 'application/json' } });
+      }
+      const res = await fetch(input, init);
+      if (firstAttempt && insertNumber <= 2) {
+        await res.text();
+        throw new TypeError('fetch failed: the connection was reset');
+      }
+      return res;
+    };
+    const retrying = new BrokerClient({ url: b.url, fetch: flaky, token: client.token });
+    const one = await retrying.insert({ event: name, data: 'single' });
+    const many = await retrying.insertMany([
+      { event: name, data: 'a' },
+      { event: name, data: 'b' },
+    ]);
+    const third = await retrying.insert({ event: name, data: 'after a 503' });
+    const history = await client.history(name);
+    assert.deepEqual(history.events.map((e) => e.data), ['single', 'a', 'b', 'after a 503'], 'each stored exactly once');
+    assert.deepEqual(history.events.map((e) => e.id), [one.id, ...many.map((m) => m.id), third.id]);
+    assert.equal(keys.length, 6, 'three inserts, each sent twice');
+    assert.equal(keys[0], keys[1]);
+    assert.equal(keys[2], keys[3]);
+    assert.equal(keys[4], keys[5]);
+    assert.equal(new Set(keys).size, 3, 'a new key per insert');
+    // Not retried: what a retry cannot fix.
+    let sent = 0;
+    const counting = new BrokerClient({ url: b.url, token: client.token, fetch: (i, init) => ((sent += 1), fetch(i, init)) });
+    await assert.rejects(counting.insert({ event: '', data: 1 }), { status: 400 });
+    assert.equal(sent, 1);
+    assert.throws(() => new BrokerClient({ url: b.url, insertRetries: -1 }), TypeError);
+  });
+
   test('a network failure is a BrokerError with status 0', async () => {
     const closed = new BrokerClient({ url: 'http://127.0.0.1:9' });
     await assert.rejects(closed.createUser({ username: 'x', password: PASSWORD }), { name: 'BrokerError', status: 0, code: 'network' });

@@ -1,4 +1,5 @@
 import { readEvents, readProfile, readUserAccount, readUserList } from './answers.js';
+import { reconnectDelay } from './backoff.js';
 import { BrokerError, errorFromResponse } from './errors.js';
 import { EventStream } from './event-stream.js';
 import { readSession, type Session, sessionFromPair } from './session.js';
@@ -53,6 +54,18 @@ export interface BrokerClientOptions {
   readonly fetch?: typeof fetch;
   /** The EventSource to use (default: the global one if any); `null` never uses one. */
   readonly EventSource?: EventSourceConstructor | null;
+  /**
+   * How often an insert is sent again after a network error or a 502/503/504 (default 4): with
+   * its Idempotency-Key, so an insert is stored exactly once however often it is sent. 0: never.
+   */
+  readonly insertRetries?: number;
+}
+
+/** Options of `insert` and `insertMany`. */
+export interface InsertOptions {
+  /** The Idempotency-Key (default: a new random one per call, kept across its retries). */
+  readonly idempotencyKey?: string;
+  readonly signal?: AbortSignal;
 }
 
 export interface Credentials {
@@ -105,6 +118,7 @@ export interface UserPage<I = unknown> {
 
 interface SendOptions {
   readonly body?: unknown;
+  readonly headers?: Readonly<Record<string, string>>;
   /** Send the session's token (refreshed when due; once more, refreshed, after a 401). */
   readonly auth?: boolean;
   readonly signal?: AbortSignal;
@@ -140,8 +154,12 @@ export class BrokerClient {
   private readonly keeper: SessionKeeper;
   private readonly fetchImpl: typeof fetch;
   private readonly eventSource: EventSourceConstructor | undefined;
+  private readonly insertRetries: number;
 
   constructor(options: BrokerClientOptions = {}) {
+    const retries = options.insertRetries ?? DEFAULT_INSERT_RETRIES;
+    if (!Number.isInteger(retries) || retries < 0) throw new TypeError('BrokerClient: insertRetries must be a whole number ≥ 0');
+    this.insertRetries = retries;
     const url = new URL(String(options.url ?? defaultBaseUrl()));
     if (!url.pathname.endsWith('/')) url.pathname += '/';
     url.search = '';
@@ -249,11 +267,19 @@ export class BrokerClient {
     return session.token;
   }
 
-  /** POST /insert: released at `timestamp` (a Date or epoch seconds; omitted: now). */
-  async insert<T>(event: NewEvent<T>): Promise<{ id: string }> {
-    const body: Record<string, unknown> = { event: event.event, data: event.data === undefined ? null : event.data };
-    if (event.timestamp !== undefined) body.timestamp = toEpochSeconds(event.timestamp);
-    return this.json<{ id: string }>('POST', 'insert', { body, auth: true });
+  /**
+   * POST /insert: released at `timestamp` (a Date or epoch seconds; omitted: now). Sent with an
+   * Idempotency-Key and retried on network errors and 502/503/504 with backoff, so it is stored
+   * exactly once.
+   */
+  async insert<T>(event: NewEvent<T>, options: InsertOptions = {}): Promise<{ id: string }> {
+    return this.insertBody<{ id: string }>(insertItem(event), options);
+  }
+
+  /** POST /insert of a batch: all stored or none, in one commit; the ids in order. */
+  async insertMany<T>(events: readonly NewEvent<T>[], options: InsertOptions = {}): Promise<{ id: string }[]> {
+    if (!Array.isArray(events) || events.length === 0) throw new TypeError('insertMany: events must be a non-empty array');
+    return this.insertBody<{ id: string }[]>(events.map(insertItem), options);
   }
 
   /** GET /events/{name}: one page of every version of a name (released, pending, cancelled). */
@@ -394,6 +420,25 @@ export class BrokerClient {
     return next ? { events, next } : { events };
   }
 
+  /** An insert, retried with one Idempotency-Key while the failure is one a retry can fix. */
+  private async insertBody<T>(body: unknown, options: InsertOptions): Promise<T> {
+    const key = options.idempotencyKey ?? randomKey();
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.json<T>('POST', 'insert', {
+          body,
+          auth: true,
+          headers: { 'idempotency-key': key },
+          ...(options.signal ? { signal: options.signal } : {}),
+        });
+      } catch (error) {
+        if (!(error instanceof BrokerError) || !retryable(error) || attempt >= this.insertRetries || options.signal?.aborted) throw error;
+        const wait = error.retryAfter !== undefined ? error.retryAfter * 1000 : reconnectDelay(attempt + 1, INSERT_BACKOFF);
+        await new Promise((resolve) => setTimeout(resolve, Math.min(wait, INSERT_BACKOFF.maxMs)));
+      }
+    }
+  }
+
   private async json<T>(method: string, path: string, options: SendOptions): Promise<T> {
     return (await readJson(await this.send(method, path, options))) as T;
   }
@@ -417,7 +462,7 @@ export class BrokerClient {
   }
 
   private async request(method: string, path: string, options: SendOptions, token: string | undefined): Promise<Response> {
-    const headers: Record<string, string> = { accept: 'application/json' };
+    const headers: Record<string, string> = { accept: 'application/json', ...options.headers };
     if (options.body !== undefined) headers['content-type'] = 'application/json';
     if (token !== undefined) headers.authorization = `Bearer ${token}`;
     let res: Response;
@@ -438,6 +483,31 @@ export class BrokerClient {
     if (!res.ok) throw await errorFromResponse(res);
     return res;
   }
+}
+
+const DEFAULT_INSERT_RETRIES = 4;
+/** Waits between insert attempts (ms): 250, 500, 1000, 2000, … up to 5 s, with jitter. */
+const INSERT_BACKOFF = { baseMs: 250, maxMs: 5000 } as const;
+
+/** Failures where sending the same insert again can succeed: no answer, or a server between states. */
+function retryable(error: BrokerError): boolean {
+  return error.status === 0 || error.status === 502 || error.status === 503 || error.status === 504;
+}
+
+function insertItem<T>(event: NewEvent<T>): Record<string, unknown> {
+  const item: Record<string, unknown> = { event: event.event, data: event.data === undefined ? null : event.data };
+  if (event.timestamp !== undefined) item.timestamp = toEpochSeconds(event.timestamp);
+  return item;
+}
+
+/** A random Idempotency-Key: a UUID where the platform has one (browsers: secure contexts only). */
+function randomKey(): string {
+  const c = (globalThis as { crypto?: { randomUUID?: () => string; getRandomValues?: (a: Uint8Array) => Uint8Array } }).crypto;
+  if (c?.randomUUID) return c.randomUUID();
+  const bytes = new Uint8Array(16);
+  if (c?.getRandomValues) c.getRandomValues(bytes);
+  else for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
+  return [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('');
 }
 
 /** `?name=value&…` of the defined parameters, or ''. */

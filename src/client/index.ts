@@ -15,6 +15,7 @@ export type {
   Credentials,
   HistoryOptions,
   HistoryPage,
+  InsertOptions,
   NewEvent,
   NewUser,
   UserListOptions,
