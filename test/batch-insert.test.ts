@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { nowSeconds, request, signUp } from './helpers/api.js';
 import { backends } from './helpers/backends.js';
+import { cleanupProcesses, startBrokerProcess, waitUntil } from './helpers/broker-process.js';
 import { expectError, unique } from './helpers/expect-error.js';
 import { SseClient } from './helpers/sse-client.js';
 import { startBroker, type TestBroker, tempDir } from './helpers/start-broker.js';
@@ -119,3 +120,55 @@ for (const backend of backends) {
     });
   });
 }
+
+describe('idempotency across a crash (SQLite, a real process)', () => {
+  after(cleanupProcesses);
+
+  test('SIGKILL between commit and answer: after the restart every keyed request retried is stored once, with its first answer', async () => {
+    let b = await startBrokerProcess({ env: { LOG_LEVEL: 'warn' } });
+    const dir = b.dir;
+    const { token } = await signUp(b.url);
+    const name = unique('crash');
+    const answered = new Map<string, string>();
+    const sent: string[] = [];
+    let stop = false;
+    const send = (url: string, key: string) =>
+      request(url, 'POST', '/insert', { token, body: [{ event: name, data: key }], headers: { 'idempotency-key': key } });
+    const workers = Array.from({ length: 16 }, async (_, w) => {
+      for (let i = 0; !stop; i++) {
+        const key = `${w}-${i}`;
+        sent.push(key);
+        try {
+          const res = await send(b.url, key);
+          if (res.status === 200) answered.set(key, JSON.stringify(res.body));
+        } catch {
+          return;
+        }
+      }
+    });
+    await waitUntil(() => answered.size >= 200, 30_000, '200 answered inserts');
+    b.kill('SIGKILL');
+    stop = true;
+    await Promise.all(workers);
+    await b.exited;
+    b = await startBrokerProcess({ dir, env: { LOG_LEVEL: 'warn' } });
+    try {
+      for (const key of sent) {
+        const res = await send(b.url, key);
+        assert.equal(res.status, 200, `${key}: ${JSON.stringify(res.body)}`);
+        const first = answered.get(key);
+        if (first !== undefined) assert.equal(JSON.stringify(res.body), first, `${key}: the original answer`);
+      }
+      const counts = new Map<string, number>();
+      for (let next: string | null = null; ; ) {
+        const page = await request(b.url, 'GET', `/events/${name}?limit=1000${next ? `&after=${next}` : ''}`, { token });
+        for (const e of page.body as { data: string }[]) counts.set(e.data, (counts.get(e.data) ?? 0) + 1);
+        next = page.headers.get('x-next-after');
+        if (!next) break;
+      }
+      for (const key of sent) assert.equal(counts.get(key), 1, `${key} stored exactly once`);
+    } finally {
+      await b.stop();
+    }
+  });
+});

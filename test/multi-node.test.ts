@@ -27,8 +27,8 @@ describe('several nodes on one PostgreSQL', { skip }, () => {
 
   before(async () => {
     db = await createTestDatabase();
-    // Three nodes starting at once: migrations must run exactly once under the advisory lock.
-    nodes = await Promise.all([start(), start(), start()]);
+    // Four nodes starting at once: migrations must run exactly once under the advisory lock.
+    nodes = await Promise.all([start(), start(), start(), start()]);
     token = (await signUp(nodes[0]?.url ?? '')).token;
   });
   after(async () => {
@@ -41,17 +41,23 @@ describe('several nodes on one PostgreSQL', { skip }, () => {
     const clients = await Promise.all(nodes.map((n) => SseClient.connect(`${n.url}/events?event=order`)));
     try {
       await Promise.all(clients.map((c) => c.waitFor(() => c.frames.length >= 1, 5000, 'retry frame')));
-      // 60 inserts spread over the three nodes, 20 at a time.
-      for (let round = 0; round < 3; round++) {
+      // 80 inserts spread over the four nodes, 20 at a time, and a batch of 20 on each node.
+      for (let round = 0; round < 4; round++) {
         await Promise.all(
-          Array.from({ length: 20 }, (_, i) => insert(node((round + i) % 3).url, token, 'order', { n: round * 20 + i })),
+          Array.from({ length: 20 }, (_, i) => insert(node((round + i) % 4).url, token, 'order', { n: round * 20 + i })),
         );
       }
-      await Promise.all(clients.map((c) => c.waitForEvents(60, 15_000)));
+      await Promise.all(
+        nodes.map((n, k) =>
+          request(n.url, 'POST', '/insert', { token, body: Array.from({ length: 20 }, (_, i) => ({ event: 'order', data: { batch: k, i } })) }),
+        ),
+      );
+      const total = 160;
+      await Promise.all(clients.map((c) => c.waitForEvents(total, 15_000)));
       const first = clients[0]?.ids ?? [];
-      assert.equal(first.length, 60);
-      assert.equal(new Set(first).size, 60, 'no duplicates');
-      assert.deepEqual(first, Array.from({ length: 60 }, (_, i) => (first[0] ?? 0) + i), 'gapless, ascending');
+      assert.equal(first.length, total);
+      assert.equal(new Set(first).size, total, 'no duplicates');
+      assert.deepEqual(first, Array.from({ length: total }, (_, i) => (first[0] ?? 0) + i), 'gapless, ascending');
       for (const c of clients) {
         assert.deepEqual(c.ids, first, 'same order on every node');
         assert.deepEqual(
@@ -157,6 +163,69 @@ describe('several nodes on one PostgreSQL', { skip }, () => {
     } finally {
       resumed.close();
     }
+  });
+
+  test('one Idempotency-Key sent to every node at once: stored once, every node answers with the first answer', async () => {
+    const key = `k-${Math.random().toString(36).slice(2)}`;
+    const name = `idem-${key}`;
+    const answers = await Promise.all(
+      [...nodes, ...nodes].map((n) =>
+        request(n.url, 'POST', '/insert', { token, body: [{ event: name, data: 1 }, { event: name, data: 2 }], headers: { 'idempotency-key': key } }),
+      ),
+    );
+    assert.ok(answers.every((a) => a.status === 200), JSON.stringify(answers.map((a) => [a.status, a.body])));
+    assert.equal(new Set(answers.map((a) => JSON.stringify(a.body))).size, 1, 'the same answer everywhere');
+    assert.equal(answers.filter((a) => a.headers.get('idempotent-replayed') === null).length, 1, 'one was the first');
+    const history = await request(node(3).url, 'GET', `/events/${name}`, { token });
+    assert.equal((history.body as unknown[]).length, 2, 'stored once');
+    const other = await request(node(1).url, 'POST', '/insert', { token, body: { event: name, data: 3 }, headers: { 'idempotency-key': key } });
+    assert.equal(other.status, 422);
+  });
+
+  test('SIGKILL between commit and answer: every keyed request retried on another node is stored once, with its first answer', async () => {
+    const victim = await start();
+    const name = `killed-${Math.random().toString(36).slice(2)}`;
+    const answered = new Map<string, string>();
+    const sent: string[] = [];
+    let stop = false;
+    const send = (url: string, key: string) =>
+      request(url, 'POST', '/insert', { token, body: { event: name, data: key }, headers: { 'idempotency-key': key } });
+    const workers = Array.from({ length: 16 }, async (_, w) => {
+      for (let i = 0; !stop; i++) {
+        const key = `${w}-${i}`;
+        sent.push(key);
+        try {
+          const res = await send(victim.url, key);
+          if (res.status === 200) answered.set(key, JSON.stringify(res.body));
+        } catch {
+          return; // no answer: in flight when the node died
+        }
+      }
+    });
+    await eventually(async () => answered.size >= 200, 30_000, '200 answered inserts');
+    victim.kill('SIGKILL');
+    stop = true;
+    await Promise.all(workers);
+    await victim.exited;
+    // Every request sent — answered or not — is retried on another node with its key and body.
+    for (const key of sent) {
+      const res = await send(node(0).url, key);
+      assert.equal(res.status, 200, `${key}: ${JSON.stringify(res.body)}`);
+      const first = answered.get(key);
+      if (first !== undefined) {
+        assert.equal(JSON.stringify(res.body), first, `${key}: the retry gets the original answer`);
+        assert.equal(res.headers.get('idempotent-replayed'), 'true');
+      }
+    }
+    const stored = new Map<string, number>();
+    for (let after: string | null = null; ; ) {
+      const page = await request(node(2).url, 'GET', `/events/${name}?limit=1000${after ? `&after=${after}` : ''}`, { token });
+      for (const e of page.body as { data: string }[]) stored.set(e.data, (stored.get(e.data) ?? 0) + 1);
+      after = page.headers.get('x-next-after');
+      if (!after) break;
+    }
+    for (const key of sent) assert.equal(stored.get(key), 1, `${key} stored exactly once`);
+    assert.equal(stored.size, sent.length);
   });
 
   test('a database outage turns /health 503, then every node recovers by itself and delivers again', async () => {
