@@ -24,6 +24,17 @@ export function targetFor(key: string, params: BenchParams): TargetSpec | null {
       return params.connections.idleSubscribers === 1000 ? { kind: 'abs', op: '<', value: 1 } : null;
     case 'inserts.c32.per_s':
       return { kind: 'abs', op: '>=', value: 10_000 };
+    case 'inserts.pg.c32.ratio':
+      return { kind: 'abs', op: '>=', value: 0.7 };
+    case 'inserts.pg.c32.p99_ms':
+      return { kind: 'abs', op: '<=', value: 25 };
+    case 'inserts.bulk100.c1.ratio':
+    case 'inserts.bulk100.c32.ratio':
+      return { kind: 'abs', op: '>=', value: 5 };
+    case 'inserts.bulk100.c1.loop_blocked_max_ms':
+    case 'inserts.bulk100.c32.loop_blocked_max_ms':
+    case 'inserts.release1000.loop_blocked_max_ms':
+      return { kind: 'abs', op: '<=', value: 20 };
     case 'lateness.p99_ms':
       return { kind: 'abs', op: '<=', value: 20 };
     case 'lateness.max_ms':
@@ -35,6 +46,8 @@ export function targetFor(key: string, params: BenchParams): TargetSpec | null {
     case 'retention.sqlite.loop_blocked_max_ms':
     case 'retention.postgres.loop_blocked_max_ms':
       return { kind: 'abs', op: '<=', value: 10 };
+    case 'multinode.cross_node_ratio':
+      return { kind: 'abs', op: '<=', value: 1.5 };
     case 'auth.check_us':
       return { kind: 'abs', op: '<=', value: 2 };
     default:

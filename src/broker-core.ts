@@ -59,8 +59,12 @@ export interface BrokerCore {
 
 /** Extra seconds revocations are remembered past the token lifetime: clocks of nodes differ. */
 const REVOCATION_MARGIN_S = 300;
-/** Milliseconds between reads of the auth change log: changes made elsewhere arrive within this. */
-const AUTH_POLL_MS = 500;
+/**
+ * Milliseconds between reads of the auth change log. SQLite: changes made by another process
+ * (the CLI) arrive within this. PostgreSQL: a NOTIFY brings them at once (and a reconnected
+ * listener reads the log), so the poll is only a safety net and stays off the database's back.
+ */
+const AUTH_POLL_MS = { sqlite: 500, postgres: 5000 } as const;
 /** Milliseconds between prunes of expired refresh tokens, dead sessions, old log entries and expired idempotency keys. */
 const SESSION_PRUNE_MS = 3600_000;
 
@@ -113,7 +117,7 @@ export async function createBrokerCore(config: Config, log: Logger, overrides: C
   const feed = new AuthChangeFeed(
     store.sessions,
     revoked,
-    { pollMs: AUTH_POLL_MS, windowSeconds: revocations.windowSeconds, pageSize: PAGE_SIZE },
+    { pollMs: AUTH_POLL_MS[config.databaseUrl.kind], windowSeconds: revocations.windowSeconds, pageSize: PAGE_SIZE },
     log,
   );
   fanout.onAuthChange(() => feed.nudge());

@@ -8,7 +8,7 @@ import { authHeader, HOST, insertBody, userToken } from '../api-client.js';
 import { clientCpuSource } from '../client-cpu.js';
 import { clockMs, sleep, uniqueName } from '../clock.js';
 import { CpuMeter } from '../cpu-meter.js';
-import { RawHttpConnection } from '../raw-http.js';
+import { httpOnce, RawHttpConnection } from '../raw-http.js';
 import { type BenchDatabase, createBenchDatabase, PgBackends } from '../postgres.js';
 import type { Scenario, ScenarioContext } from '../scenario-types.js';
 import { Histogram, summarize } from '../stats.js';
@@ -17,11 +17,20 @@ const MAX_ERRORS = 1000;
 /** Requests per run, at most (far above what 10 s can reach; keeps the loop bounded in count). */
 const MAX_REQUESTS = 5_000_000;
 
-/** `pg`: the fresh PostgreSQL database and its backends, or null for SQLite. */
-async function runInserts(ctx: ScenarioContext, clients: number, pg: { db: BenchDatabase; backends: PgBackends } | null): Promise<void> {
+/**
+ * One closed-loop run. `pg`: the fresh PostgreSQL database and its backends, or null for SQLite.
+ * `batch`: events per request (1: single inserts, `{…}`; more: a batch, `[{…}, …]`). Resolves
+ * with the events acknowledged per second.
+ */
+async function runInserts(
+  ctx: ScenarioContext,
+  clients: number,
+  pg: { db: BenchDatabase; backends: PgBackends } | null,
+  batch = 1,
+): Promise<number> {
   const p = ctx.params.inserts;
   const db = pg === null ? 'SQLite' : 'PostgreSQL';
-  const key = pg === null ? `inserts.c${clients}` : `inserts.pg.c${clients}`;
+  const key = `inserts${pg === null ? '' : '.pg'}${batch === 1 ? '' : `.bulk${batch}`}.c${clients}`;
   const server = await ctx.launch(
     pg === null
       ? { heartbeatS: 15, loginRateLimit: 100_000 }
@@ -43,14 +52,17 @@ async function runInserts(ctx: ScenarioContext, clients: number, pg: { db: Bench
     let n = 0;
     const loops = conns.map(async (conn) => {
       while (phase !== 'stop' && errors < MAX_ERRORS && n < MAX_REQUESTS) {
-        const body = insertBody(event, `{"n":${n++}}`, null);
+        const body =
+          batch === 1
+            ? insertBody(event, `{"n":${n++}}`, null)
+            : `[${Array.from({ length: batch }, () => insertBody(event, `{"n":${n++}}`, null)).join(',')}]`;
         const t0 = clockMs();
         try {
           const r = await conn.request('POST', '/insert', body, auth);
           if (phase !== 'measure') continue;
           statuses[r.status] = (statuses[r.status] ?? 0) + 1;
           if (r.status >= 200 && r.status < 300) {
-            acked += 1;
+            acked += batch;
             latency.record((clockMs() - t0) * 1000);
           } else {
             failed += 1;
@@ -68,6 +80,9 @@ async function runInserts(ctx: ScenarioContext, clients: number, pg: { db: Bench
     const client = new CpuMeter(clientCpuSource(null));
     const srv = new CpuMeter(() => server.cpuNs());
     const dbCpu = pg === null ? null : new CpuMeter(() => pg.backends.cpuNs());
+    // Bulk runs report the event loop's worst stall: the first scrape starts Node's monitor (and
+    // every scrape resets it), so scrape once as the window opens.
+    if (batch > 1) await eventLoopLagMaxMs(server.port);
     const t0 = clockMs();
     phase = 'measure';
     await sleep(p.durationS * 1000);
@@ -79,10 +94,10 @@ async function runInserts(ctx: ScenarioContext, clients: number, pg: { db: Bench
     const dbPct = dbCpu === null || pg?.backends.visible() !== true ? null : dbCpu.read().pctOfCore;
     await Promise.race([Promise.all(loops), sleep(10_000)]);
     const s = summarize(latency);
-    const label = `Inserts, ${clients} client${clients === 1 ? '' : 's'} (${db})`;
-    const ratioTo = pg === null ? undefined : `inserts.c${clients}.per_s`;
+    const label = `Inserts${batch === 1 ? '' : ` in batches of ${batch}`}, ${clients} client${clients === 1 ? '' : 's'} (${db})`;
+    const ratioTo = pg === null && batch === 1 ? undefined : `inserts.c${clients}.per_s`;
     ctx.out.figure(`${key}.per_s`, `${label}: acked/s`, 'ins/s', count / elapsedS, clientPct, ratioTo);
-    ctx.out.figure(`${key}.p99_ms`, `${label}: ack latency p99`, 'ms', s.p99Ms, clientPct);
+    ctx.out.figure(`${key}.p99_ms`, `${label}: ack latency p99 (per request)`, 'ms', s.p99Ms, clientPct);
     ctx.out.figure(`${key}.server_cpu_pct`, `${label}: server CPU`, '% core', serverPct, clientPct);
     if (pg !== null) ctx.out.figure(`${key}.pg_cpu_pct`, `${label}: PostgreSQL CPU`, '% core', dbPct, clientPct);
     ctx.out.check(
@@ -90,6 +105,11 @@ async function runInserts(ctx: ScenarioContext, clients: number, pg: { db: Bench
       failed === 0 && errors === 0 && count > 0,
       `${count} acked, ${failed} refused, ${errors} errors ${JSON.stringify(statuses)} ${sample ?? ''}`,
     );
+    if (batch > 1) {
+      const lag = await eventLoopLagMaxMs(server.port);
+      ctx.out.figure(`${key}.loop_blocked_max_ms`, `${label}: event loop blocked, max`, 'ms', lag === null ? null : Math.max(0, lag - LAG_MONITOR_MS), clientPct);
+    }
+    return count / elapsedS;
   } finally {
     for (const c of conns) c.close();
     await server.stop();
@@ -101,8 +121,16 @@ export const inserts: Scenario = {
   title: 'Inserts',
   timeoutMs: (p) => p.inserts.timeoutMs,
   async run(ctx) {
-    for (const clients of ctx.params.inserts.concurrencies) await runInserts(ctx, clients, null);
+    const sqlite = new Map<number, number>();
+    for (const clients of ctx.params.inserts.concurrencies) sqlite.set(clients, await runInserts(ctx, clients, null));
     if (ctx.target !== 'broker') return;
+    // Bulk: batches of BULK events per request, against single inserts of this same run.
+    for (const clients of ctx.params.inserts.concurrencies) {
+      const bulk = await runInserts(ctx, clients, null, BULK);
+      const single = sqlite.get(clients) ?? 0;
+      ctx.out.figure(`inserts.bulk${BULK}.c${clients}.ratio`, `Inserts in batches of ${BULK}, ${clients} client(s): events/s ÷ single inserts/s (same run)`, '×', single > 0 ? bulk / single : null, null);
+    }
+    await releaseBurst(ctx);
     const { adminUrl, available, detail } = ctx.postgres;
     if (!available || adminUrl === null) {
       ctx.out.note(`inserts on PostgreSQL skipped: no PostgreSQL (${detail})`);
@@ -114,7 +142,9 @@ export const inserts: Scenario = {
       try {
         backends = await PgBackends.watch(adminUrl, db.name);
         ctx.log(`database ${db.name} created`);
-        await runInserts(ctx, clients, { db, backends });
+        const pg = await runInserts(ctx, clients, { db, backends });
+        const single = sqlite.get(clients) ?? 0;
+        ctx.out.figure(`inserts.pg.c${clients}.ratio`, `Inserts, ${clients} client(s): PostgreSQL ÷ SQLite acked/s (same run)`, '×', single > 0 ? pg / single : null, null);
       } finally {
         await backends?.stop();
         await db.drop();
@@ -123,3 +153,49 @@ export const inserts: Scenario = {
     }
   },
 };
+
+/** Events per request of the bulk runs. */
+const BULK = 100;
+/** Node's event-loop delay monitor samples every 10 ms and reports whole intervals: idle reads ~10 ms. */
+const LAG_MONITOR_MS = 10;
+
+/** nodejs_eventloop_lag_max_seconds of a server, in ms (null when it does not answer). */
+async function eventLoopLagMaxMs(port: number): Promise<number | null> {
+  try {
+    const r = await httpOnce(HOST, port, 'GET', '/metrics', null, '', 10_000);
+    const m = /^nodejs_eventloop_lag_max_seconds(?:\{[^}]*\})?\s+([0-9.eE+-]+)/m.exec(r.body);
+    return m?.[1] === undefined ? null : Number(m[1]) * 1000;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * 1,000 events inserted (in batches of 100) for one instant 2 s ahead, all released together:
+ * how long the event loop is blocked by that release (target ≤ 20 ms) and how late it comes.
+ */
+async function releaseBurst(ctx: ScenarioContext): Promise<void> {
+  const server = await ctx.launch({ heartbeatS: 15, loginRateLimit: 100_000 });
+  const conn = new RawHttpConnection(HOST, server.port, 30_000);
+  try {
+    const auth = authHeader(await userToken(server.port, uniqueName('due')));
+    await conn.open();
+    const event = uniqueName('due');
+    const due = Math.ceil(Date.now() / 1000) + 2;
+    for (let b = 0; b < 10; b++) {
+      const body = `[${Array.from({ length: 100 }, (_, i) => insertBody(event, `{"n":${b * 100 + i}}`, due)).join(',')}]`;
+      const r = await conn.request('POST', '/insert', body, auth);
+      if (r.status !== 200) throw new Error(`bulk insert → ${r.status} ${r.body.slice(0, 200)}`);
+    }
+    await eventLoopLagMaxMs(server.port); // starts Node's lag monitor; resets its histogram
+    while (Date.now() < due * 1000 + 1500) await sleep(100);
+    const lag = await eventLoopLagMaxMs(server.port);
+    const r = await httpOnce(HOST, server.port, 'GET', '/metrics', null, '', 10_000);
+    const released = Number(/^broker_releases_total\s+(\S+)/m.exec(r.body)?.[1] ?? Number.NaN);
+    ctx.out.check('release of 1,000 events due at one instant', released >= 1000, `${released} released`);
+    ctx.out.figure('inserts.release1000.loop_blocked_max_ms', 'Release of 1,000 events due at one instant: event loop blocked, max', 'ms', lag === null ? null : Math.max(0, lag - LAG_MONITOR_MS), null);
+  } finally {
+    conn.close();
+    await server.stop();
+  }
+}

@@ -61,6 +61,7 @@ const metrics = (): HubMetrics & { drops: number; count: number } => {
       m.drops += 1;
     },
     delivered: () => {},
+    stage: () => {},
   };
   return m;
 };

@@ -21,6 +21,12 @@ export interface HubMetrics {
   subscribers(count: number): void;
   dropped(): void;
   delivered(frames: number): void;
+  /**
+   * Where a batch's time went on this node (seconds): `notify` from its release to this node
+   * hearing of it (another node's commit and NOTIFY; not measured for this node's own
+   * releases), `read` reading it back from the store, `deliver` writing it to every stream.
+   */
+  stage(stage: 'notify' | 'read' | 'deliver', seconds: number): void;
 }
 
 export interface SubscribeRequest {
@@ -66,6 +72,8 @@ export class Hub {
   private cursor: Seq = 0;
   private target: Seq = 0;
   private pumping = false;
+  /** Epoch ms at which the newest target was heard of. */
+  private heardAt = 0;
   /**
    * Events this node released itself, in hand from their commit, in seq order and contiguous:
    * when they start right after the cursor the pump delivers them without reading them back
@@ -101,7 +109,10 @@ export class Hub {
 
   /** Sink of the fan-out: events up to `upTo` are released somewhere. */
   released(upTo: Seq): void {
-    if (upTo > this.target) this.target = upTo;
+    if (upTo > this.target) {
+      this.target = upTo;
+      this.heardAt = Date.now();
+    }
     // Also when the target is not new: after a failed read, a repeated notification (such as
     // the catch-up after a reconnect) is what retries it.
     if (!this.pumping && this.cursor < this.target) void this.pump();
@@ -275,10 +286,21 @@ export class Hub {
     this.pumping = true;
     try {
       while (this.cursor < this.target) {
-        const page = this.takeInHand() ?? (await this.store.readReleased({ after: this.cursor, limit: this.options.pageSize }));
+        let page: readonly ReleasedEvent[] | undefined = this.takeInHand();
+        if (!page) {
+          const heard = this.heardAt;
+          const readAt = performance.now();
+          page = await this.store.readReleased({ after: this.cursor, limit: this.options.pageSize });
+          this.metrics.stage('read', (performance.now() - readAt) / 1000);
+          const first = page[0];
+          // Released elsewhere: from its release (that node's clock) to this node hearing of it.
+          if (first && heard > 0) this.metrics.stage('notify', Math.max(0, heard / 1000 - first.releasedAt));
+        }
         if (page.length === 0) break;
         this.cursor = (page[page.length - 1] as ReleasedEvent).seq;
+        const deliverAt = performance.now();
         await this.deliver(page);
+        if (this.live.size > 0) this.metrics.stage('deliver', (performance.now() - deliverAt) / 1000);
       }
     } catch (error) {
       // The store is unreachable: keep the target; the next notification retries from the cursor.

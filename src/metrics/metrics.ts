@@ -41,6 +41,13 @@ export class Metrics implements HubMetrics, SchedulerMetrics, PrunerMetrics {
     help: 'Events released by this node.',
     registers: [this.registry],
   });
+  private readonly stages = new Histogram({
+    name: 'broker_fanout_stage_seconds',
+    help: 'Where a released batch spends its time on this node: notify (release on another node → this node hears of it), read (reading it back), deliver (writing it to every stream).',
+    labelNames: ['stage'] as const,
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  });
   private readonly prunedCounter = new Counter({
     name: 'broker_pruned_total',
     help: 'Old versions removed by retention (a rule\'s keep) on this node.',
@@ -148,6 +155,10 @@ export class Metrics implements HubMetrics, SchedulerMetrics, PrunerMetrics {
 
   delivered(frames: number): void {
     if (frames > 0) this.deliveredCounter.inc(frames);
+  }
+
+  stage(stage: 'notify' | 'read' | 'deliver', seconds: number): void {
+    this.stages.observe({ stage }, seconds);
   }
 
   pruned(count: number): void {
