@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { checkResponse } from './openapi-check.js';
 /** Small HTTP helpers over fetch for end-to-end tests. */
 export interface JsonResponse {
   readonly status: number;
@@ -10,7 +11,7 @@ export async function request(
   base: string,
   method: string,
   path: string,
-  options: { body?: unknown; rawBody?: string; token?: string; headers?: Record<string, string> } = {},
+  options: { body?: unknown; rawBody?: string; token?: string; headers?: Record<string, string>; checkOpenApi?: boolean } = {},
 ): Promise<JsonResponse> {
   const headers: Record<string, string> = { ...options.headers };
   let body: string | undefined;
@@ -28,6 +29,8 @@ export async function request(
   } catch {
     // not JSON: keep the text, the test will say so
   }
+  // Every answer of every API test is checked against the OpenAPI document.
+  if (options.checkOpenApi !== false) checkResponse(method, path, res.status, res.headers.get('content-type'), parsed);
   return { status: res.status, body: parsed, headers: res.headers };
 }
 

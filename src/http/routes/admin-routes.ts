@@ -1,22 +1,12 @@
 import type { FastifyInstance } from 'fastify';
-import { Type } from 'typebox';
 import { toUserView } from '../../auth/user-view.js';
 import type { BrokerDeps } from '../broker-deps.js';
 import { adminPrincipal } from '../principal.js';
 import { readPage, single } from '../query-params.js';
+import { UserEdit } from '../openapi/schemas.js';
 import { bodyReader } from '../read-body.js';
 
-const readEdit = bodyReader(
-  Type.Object(
-    {
-      info: Type.Optional(Type.Unknown()),
-      roles: Type.Optional(Type.Array(Type.String())),
-      password: Type.Optional(Type.String()),
-      disabled: Type.Optional(Type.Boolean()),
-    },
-    { additionalProperties: false },
-  ),
-);
+const readEdit = bodyReader(UserEdit);
 
 /** The admin API (role `admin`): list, read, change and delete users. */
 export function adminRoutes(app: FastifyInstance, deps: BrokerDeps): void {

@@ -1,16 +1,14 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { Type } from 'typebox';
 import { toEventView } from '../../events/event-view.js';
 import type { BrokerDeps } from '../broker-deps.js';
 import { principal } from '../principal.js';
 import { readPage } from '../query-params.js';
 import { AppError } from '../../errors/app-error.js';
+import { InsertItem } from '../openapi/schemas.js';
 import { bodyReader } from '../read-body.js';
 
-const readInsert = bodyReader(
-  Type.Object({ event: Type.String(), timestamp: Type.Optional(Type.Number()), data: Type.Unknown() }),
-);
+const readInsert = bodyReader(InsertItem);
 
 /** An Idempotency-Key: 1 to 255 visible ASCII characters (a UUID is the usual choice). */
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;

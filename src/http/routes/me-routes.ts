@@ -1,16 +1,14 @@
 import type { FastifyInstance } from 'fastify';
-import { Type } from 'typebox';
 import { toMeView } from '../../auth/user-view.js';
 import { toEventView } from '../../events/event-view.js';
 import type { BrokerDeps } from '../broker-deps.js';
 import { principal } from '../principal.js';
 import { readPage } from '../query-params.js';
+import { MePatch, PasswordChange } from '../openapi/schemas.js';
 import { bodyReader } from '../read-body.js';
 
-const readMe = bodyReader(Type.Object({ info: Type.Unknown() }, { additionalProperties: false }));
-const readPasswords = bodyReader(
-  Type.Object({ old_password: Type.String(), new_password: Type.String() }, { additionalProperties: false }),
-);
+const readMe = bodyReader(MePatch);
+const readPasswords = bodyReader(PasswordChange);
 
 /** Self-service: GET|PATCH /me, POST /me/password, GET /me/pending. */
 export function meRoutes(app: FastifyInstance, deps: BrokerDeps): void {

@@ -1,8 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import { AppError } from '../../errors/app-error.js';
 import type { BrokerDeps } from '../broker-deps.js';
+import { openApiDocument } from '../openapi/openapi-document.js';
 
-/** GET /health for load balancers, GET /metrics for Prometheus. */
+/** GET /health for load balancers, GET /metrics for Prometheus, GET /openapi.json for client generators. */
 export function opsRoutes(app: FastifyInstance, deps: BrokerDeps): void {
   app.get('/health', async () => {
     if (deps.closing()) throw new AppError('unavailable', 'Shutting down.');
@@ -13,6 +14,12 @@ export function opsRoutes(app: FastifyInstance, deps: BrokerDeps): void {
     }
     // Full storage is reported, not failed: streams and reads still work, only inserts wait.
     return { status: 'ok', subscribers: deps.hub.size, storage: deps.storageFull() ? 'full' : 'ok' };
+  });
+
+  // The document's paths are relative to wherever Broker is mounted (a host's prefix).
+  app.get('/openapi.json', async (request) => {
+    const prefix = (request.url.split('?')[0] ?? '').replace(/\/openapi\.json$/, '');
+    return { ...openApiDocument(), servers: [{ url: prefix === '' ? '/' : prefix }] };
   });
 
   app.get('/metrics', async (_request, reply) => {

@@ -1,15 +1,13 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { Type } from 'typebox';
 import { AppError } from '../../errors/app-error.js';
 import { usernameKey } from '../../lib/username-key.js';
 import type { BrokerDeps } from '../broker-deps.js';
 import { principal } from '../principal.js';
+import { Credentials, RefreshRequest } from '../openapi/schemas.js';
 import { bodyReader } from '../read-body.js';
 
-const readCredentials = bodyReader(
-  Type.Object({ username: Type.String(), password: Type.String(), info: Type.Optional(Type.Unknown()) }),
-);
-const readRefresh = bodyReader(Type.Object({ refresh_token: Type.String() }));
+const readCredentials = bodyReader(Credentials);
+const readRefresh = bodyReader(RefreshRequest);
 
 /**
  * POST /users (sign up), POST /login (both spend bcrypt time, so both are throttled),
