@@ -25,8 +25,7 @@ import { Metrics } from './metrics/metrics.js';
 import { Pruner } from './retention/pruner.js';
 import { ClusterWaker } from './scheduler/cluster-waker.js';
 import { ReleaseScheduler } from './scheduler/release-scheduler.js';
-import { PostgresStore } from './store/postgres/postgres-store.js';
-import { SqliteStore } from './store/sqlite/sqlite-store.js';
+import { openPostgresStore, openStore } from './store/open-store.js';
 import type { AuthChange, Store } from './store/store.js';
 
 /** Rows per store read (catch-up pages, live reads, release batches). */
@@ -191,19 +190,6 @@ export async function createBrokerCore(config: Config, log: Logger, overrides: C
   };
 }
 
-/** The store alone, for the command line's work on the database (users, backups, …). */
-export async function openStore(config: Config): Promise<Store> {
-  const db = config.databaseUrl;
-  return db.kind === 'postgres' ? openPostgres(db.url) : new SqliteStore(db.path);
-}
-
-function openPostgres(url: string): Promise<PostgresStore> {
-  return PostgresStore.open(url).catch((error: unknown) => {
-    const message = error instanceof Error ? error.message : String(error);
-    throw new Error(`cannot open the PostgreSQL database ${describeUrl(url)}: ${message}`, { cause: error });
-  });
-}
-
 /**
  * The database URL picks the store and the fan-out together, so no mismatched pair can be
  * configured: SQLite has one writer and fans out in memory; PostgreSQL fans out by NOTIFY.
@@ -214,7 +200,7 @@ async function openBackend(
 ): Promise<{ store: Store; fanout: Fanout; secret: string }> {
   const db = config.databaseUrl;
   if (db.kind === 'postgres') {
-    const store = await openPostgres(db.url);
+    const store = await openPostgresStore(db.url);
     try {
       const fanout = await PostgresFanout.open(store.sql, db.url, log);
       let secret = config.secret;
@@ -236,21 +222,11 @@ async function openBackend(
     log.warn({ path: secret.path }, 'SECRET is not set: generated one and stored it (mode 0600); set SECRET to use your own');
   }
   warnIfWeak(config.secret, log);
-  return { store: new SqliteStore(db.path), fanout: new MemoryFanout(), secret: secret.secret };
+  return { store: await openStore(config), fanout: new MemoryFanout(), secret: secret.secret };
 }
 
 function warnIfWeak(secret: string | undefined, log: Logger): void {
   if (secret !== undefined && secret.length < 32) {
     log.warn('SECRET is shorter than 32 characters; HS256 wants at least 256 bits of key');
-  }
-}
-
-/** host:port/database of a URL, never its password. */
-function describeUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.hostname}:${u.port || '5432'}${u.pathname}`;
-  } catch {
-    return '(unparsable URL)';
   }
 }

@@ -85,14 +85,12 @@ describe('broker users: the command line', { concurrency: 2 }, () => {
       [['nope'], /unknown command "nope"/],
       [['users', 'list', '--limit', '0'], /--limit/],
     ];
-    // Independent processes: run them side by side (each is ~1.4 s of start-up).
-    const results = await Promise.all(cases.map(([args]) => runBroker([...args], {}, { input: '' })));
-    cases.forEach(([args, message], i) => {
-      const r = results[i] as Awaited<ReturnType<typeof runBroker>>;
+    for (const [args, message] of cases) {
+      const r = await runBroker([...args], {}, { input: '' });
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.match(`${r.stderr}${r.stdout}`, message, args.join(' '));
       assert.doesNotMatch(r.stderr, /\n\s+at /);
-    });
+    }
   });
 
   test('users add reads the password from stdin (never argv); an empty stdin or a bad role is bad usage', async () => {

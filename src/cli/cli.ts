@@ -1,10 +1,14 @@
 import { CliError, type CliIo, EXIT } from './cli-io.js';
 import type { Command } from './command.js';
-import { serveCommand } from './serve-command.js';
-import { usersCommand } from './users-command.js';
 
-/** Every subcommand of `broker`, by name. */
-export const commands: readonly Command[] = [serveCommand, usersCommand];
+/**
+ * Every subcommand of `broker`, by name, loaded only when it runs: `broker users …` does not load
+ * the HTTP server and everything behind it (about three times less start-up work).
+ */
+export const commands: Readonly<Record<string, () => Promise<Command>>> = {
+  serve: async () => (await import('./serve-command.js')).serveCommand,
+  users: async () => (await import('./users-command.js')).usersCommand,
+};
 
 /**
  * `broker [command] [options]`: no command (or options first) means `serve`. Resolves with the
@@ -12,12 +16,13 @@ export const commands: readonly Command[] = [serveCommand, usersCommand];
  */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number | undefined> {
   const [first, ...rest] = argv;
-  const named = first !== undefined && !first.startsWith('-') ? commands.find((c) => c.name === first) : undefined;
+  const named = first !== undefined && !first.startsWith('-');
   try {
-    if (first !== undefined && !first.startsWith('-') && !named) {
-      throw new CliError(`unknown command "${first}" (commands: ${commands.map((c) => c.name).join(', ')}; see broker --help)`, EXIT.usage);
+    const load = named ? commands[first] : commands.serve;
+    if (!load || !Object.hasOwn(commands, named ? first : 'serve')) {
+      throw new CliError(`unknown command "${first}" (commands: ${Object.keys(commands).join(', ')}; see broker --help)`, EXIT.usage);
     }
-    return await (named ?? serveCommand).run(named ? rest : argv, io);
+    return await (await load()).run(named ? rest : argv, io);
   } catch (error) {
     const e = error instanceof CliError ? error : new CliError(`fatal: ${error instanceof Error ? error.message : String(error)}`, EXIT.failed);
     io.stderr.write(`broker: ${e.message}\n`);

@@ -1,6 +1,6 @@
 import { PasswordHasher } from '../auth/password-hasher.js';
 import { type UserEdit, UserService } from '../auth/user-service.js';
-import { openStore } from '../broker-core.js';
+import { openStore } from '../store/open-store.js';
 import { COMMAND_SUMMARIES } from '../config/help-text.js';
 import type { ExtraOption } from '../config/load-config.js';
 import type { Store } from '../store/store.js';
@@ -129,7 +129,7 @@ export const usersCommand: Command = {
       io.stdout.write(HELP);
       return name === undefined ? EXIT.usage : EXIT.ok;
     }
-    const sub = subcommands[name];
+    const sub = Object.hasOwn(subcommands, name) ? subcommands[name] : undefined;
     if (!sub) throw new CliError(`unknown command "users ${name}" (see broker users --help)`, EXIT.usage);
     const help = `Usage: broker users ${name} ${sub.args}${Object.keys(sub.options).length ? ' [options]' : ''}\n\n${HELP.split('\n\n')[2]}\n\n${SETTINGS_HELP}\n`;
     const args = parseCommand(rest, io, sub.options, help);
