@@ -195,24 +195,50 @@ export const README_COLUMNS: [string, string][] = [
   ['Lateness max ms', 'lateness.max_ms'],
   ['Storm loop-lag p99 ms', 'storm.loop_lag_p99_ms'],
   ['Storm delivery p99 ms', 'storm.delivery_p99_ms'],
-  ['Cross-node p99 ms', 'multinode.rate.p99_ms'],
+  ['Cross-node p99 ms', 'multinode.nodes2.rate.p99_ms'],
+  ['Cross-node ÷ 1 node p99', 'multinode.cross_node_ratio'],
+  ['PG µs/event 1/2/4 nodes', 'multinode.nodes1.pg_us_per_event'],
+  ['', 'multinode.nodes2.pg_us_per_event'],
+  ['', 'multinode.nodes4.pg_us_per_event'],
+  ['PG ÷ SQLite inserts 32', 'inserts.pg.c32.ratio'],
+  ['PG ack p99 ms 32', 'inserts.pg.c32.p99_ms'],
+  ['Bulk×100 ÷ single 1/32', 'inserts.bulk100.c1.ratio'],
+  ['', 'inserts.bulk100.c32.ratio'],
+  ['Release 1k blocked ms', 'inserts.release1000.loop_blocked_max_ms'],
+  ['Rules ÷ none 5k', 'rules.5000.ratio'],
+  ['Token check µs', 'auth.check_us'],
+  ['Pruned/s SQLite/PG', 'retention.sqlite.pruned_per_s'],
+  ['', 'retention.postgres.pruned_per_s'],
+  ['Prune blocked ms', 'retention.sqlite.loop_blocked_max_ms'],
 ];
 
+/** Columns with an empty header continue the one before them: their figures share its cell (a / b). */
+function columnGroups(): { header: string; keys: string[] }[] {
+  const groups: { header: string; keys: string[] }[] = [];
+  for (const [header, key] of README_COLUMNS) {
+    const last = groups[groups.length - 1];
+    if (header === '' && last) last.keys.push(key);
+    else groups.push({ header, keys: [key] });
+  }
+  return groups;
+}
+
 export function readmeHeader(): string {
-  const cols = ['Date', 'Commit', 'Machine', 'Mode', ...README_COLUMNS.map(([h]) => h)];
+  const cols = ['Date', 'Commit', 'Machine', 'Mode', ...columnGroups().map((g) => g.header)];
   return `| ${cols.join(' | ')} |\n|${cols.map(() => '---').join('|')}|`;
 }
 
 /** One README row: each cell is Broker's figure and, in parentheses, its ratio to the baseline. */
 export function readmeRow(rows: Row[], meta: { date: string; commit: string; machine: string; mode: string }): string {
-  const cells = README_COLUMNS.map(([, key]) => {
+  const cell = (key: string): string => {
     const r = rows.find((x) => x.key === key);
     if (r === undefined) return '—';
     const value = r.broker ?? r.baseline;
     const who = r.broker === null && r.baseline !== null ? ' (baseline)' : '';
     const ratio = r.ratio === null ? '' : ` (${r.ratio.toFixed(2)}×)`;
     return `${fmt(value)}${ratio}${who}${r.pass === false ? ' ✗' : ''}`;
-  });
+  };
+  const cells = columnGroups().map((g) => g.keys.map(cell).join(' / '));
   return `| ${[meta.date.slice(0, 10), meta.commit, meta.machine, meta.mode, ...cells].join(' | ')} |`;
 }
 
