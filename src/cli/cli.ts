@@ -1,10 +1,14 @@
+import { backupCommand } from './backup-command.js';
 import { CliError, type CliIo, EXIT } from './cli-io.js';
 import type { Command } from './command.js';
+import { exportCommand } from './export-command.js';
+import { importCommand } from './import-command.js';
+import { restoreCommand } from './restore-command.js';
 import { serveCommand } from './serve-command.js';
 import { usersCommand } from './users-command.js';
 
 /** Every subcommand of `broker`, by name. */
-export const commands: readonly Command[] = [serveCommand, usersCommand];
+export const commands: readonly Command[] = [serveCommand, usersCommand, backupCommand, restoreCommand, exportCommand, importCommand];
 
 /**
  * `broker [command] [options]`: no command (or options first) means `serve`. Resolves with the
