@@ -1,6 +1,5 @@
 import { PasswordHasher } from '../auth/password-hasher.js';
 import { type UserEdit, UserService } from '../auth/user-service.js';
-import { openStore } from '../broker-core.js';
 import { COMMAND_SUMMARIES } from '../config/help-text.js';
 import type { ExtraOption } from '../config/load-config.js';
 import type { Store } from '../store/store.js';
@@ -136,6 +135,8 @@ export const usersCommand: Command = {
     if (!args) return EXIT.ok;
     let store: Store | undefined;
     try {
+      // Loaded when used (see serve-command.ts): the store pulls in most of the server.
+      const { openStore } = await import('../broker-core.js');
       store = await openStore(args.config);
       // Running nodes hear of each change through the auth change log the store keeps.
       const users = new UserService(store.users, new PasswordHasher(args.config.bcryptCost), args.config.passwordMinLength, () => {});
