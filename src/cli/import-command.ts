@@ -11,7 +11,7 @@ import { describeCounts } from './export-command.js';
 /** Longest line read, in bytes, at least: an event's data can be BODY_LIMIT bytes, escaped in a JSON string. */
 const MIN_LINE_BYTES = 16 * 1024 * 1024;
 /** Bytes read from the file at a time. */
-const READ_CHUNK_BYTES = 256 * 1024;
+const READ_CHUNK_BYTES = 64 * 1024;
 
 const HELP = `Usage: broker import FILE|- [options]
 

@@ -6,7 +6,7 @@ import { parseDumpLine } from './parse-dump-line.js';
 import { type Line, readLines } from './read-lines.js';
 
 /** Records handed to the database at a time (one multi-row insert per section in it). */
-const BATCH_RECORDS = 1000;
+const BATCH_RECORDS = 500;
 
 /**
  * Reads an export file and loads it through `writer`: each line is parsed and checked as it

@@ -8,7 +8,7 @@ import { guarded } from './guarded.js';
 import { migrate } from './postgres-schema.js';
 
 /** Rows per cursor fetch of an export. */
-const PAGE = 1000;
+const PAGE = 250;
 /** The application_name of a serving node's LISTEN connection: how an import sees running nodes. */
 const NODE_LISTENER = 'broker-listen';
 

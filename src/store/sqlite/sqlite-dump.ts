@@ -11,7 +11,7 @@ import { toUser, USER_COLUMNS, type UserRow } from './sqlite-rows.js';
 import { migrate } from './sqlite-schema.js';
 
 /** Records per page of an export. */
-const PAGE = 1000;
+const PAGE = 250;
 /** How long to wait for a lock, ms (a WAL reader only waits while a crashed writer's log is recovered). */
 const BUSY_TIMEOUT_MS = 5000;
 
