@@ -1,0 +1,351 @@
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import postgres from 'postgres';
+import { encodeEnd, encodeHeader, encodeRecord, zeroCounts } from '../src/dump/dump-format.js';
+import type { DumpRecord } from '../src/store/dump.js';
+import { insert, nowSeconds, request, signUp } from './helpers/api.js';
+import { type Backend, backends } from './helpers/backends.js';
+import { cleanupProcesses, makeTempDir, type RunResult, runBroker } from './helpers/broker-process.js';
+import { unique } from './helpers/expect-error.js';
+import { SseClient } from './helpers/sse-client.js';
+import { startBroker, type TestBroker } from './helpers/start-broker.js';
+
+after(cleanupProcesses);
+
+const sqliteUrl = (dir: string): string => `sqlite:${join(dir, 'broker.db')}`;
+const PASSWORD = 'correct horse battery';
+
+/** A fresh, empty target database of a backend, and how to look inside it. */
+interface Target {
+  /** DATABASE_URL for the CLI and Broker. */
+  readonly url: string;
+  /** For an in-process Broker on it (startBroker). */
+  readonly brokerEnv: Record<string, string>;
+  readonly brokerOptions: { dir?: string };
+  /** Users and events in it now (0 and 0 when there is no database, or no schema yet). */
+  counts(): Promise<{ users: number; events: number }>;
+  cleanup(): Promise<void>;
+}
+
+async function freshTarget(backend: Backend): Promise<Target> {
+  if (backend.name === 'SQLite') {
+    const dir = makeTempDir();
+    const path = join(dir, 'broker.db');
+    return {
+      url: `sqlite:${path}`,
+      brokerEnv: {},
+      brokerOptions: { dir },
+      counts: async () => {
+        if (!existsSync(path)) return { users: 0, events: 0 };
+        const db = new Database(path, { readonly: true });
+        try {
+          const n = (table: string): number => (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+          return { users: n('users'), events: n('events') };
+        } finally {
+          db.close();
+        }
+      },
+      cleanup: async () => {},
+    };
+  }
+  const db = await backend.database();
+  const url = db.env.DATABASE_URL as string;
+  return {
+    url,
+    brokerEnv: { DATABASE_URL: url },
+    brokerOptions: {},
+    counts: async () => {
+      const sql = postgres(url, { max: 1, onnotice: () => {} });
+      try {
+        const [row] = await sql<{ users: string | null; events: string | null }[]>`
+          SELECT CASE WHEN to_regclass('users') IS NULL THEN 0 ELSE (SELECT count(*) FROM users) END AS users,
+                 CASE WHEN to_regclass('events') IS NULL THEN 0 ELSE (SELECT count(*) FROM events) END AS events`;
+        return { users: Number(row?.users ?? 0), events: Number(row?.events ?? 0) };
+      } finally {
+        await sql.end({ timeout: 5 });
+      }
+    },
+    cleanup: () => db.cleanup(),
+  };
+}
+
+async function exportTo(url: string, file: string): Promise<string> {
+  const r = await runBroker(['export', '--out', file], { DATABASE_URL: url });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /exported \d+ users, \d+ events/);
+  return readFileSync(file, 'utf8');
+}
+
+function importFrom(url: string, file: string): Promise<RunResult> {
+  return runBroker(['import', file], { DATABASE_URL: url });
+}
+
+/** A valid export of one user and `events` released events of one name, as lines. */
+function documentLines(events: number): string[] {
+  const counts = zeroCounts();
+  const lines: string[] = [];
+  const put = (r: DumpRecord): void => {
+    counts[r.type] += 1;
+    lines.push(encodeRecord(r));
+  };
+  put({ type: 'user', id: 'u-1', username: 'imported', passwordHash: '$2b$04$x', info: '{}', roles: [], disabled: false, gen: 0, createdAt: 1_800_000_000 });
+  for (let i = 0; i < events; i++) {
+    put({
+      type: 'event',
+      id: `e-${i}`,
+      userId: 'u-1',
+      event: 'imported.name',
+      timestamp: 1_800_000_000 + i,
+      data: `{"i":${i}}`,
+      insertedAt: 1_800_000_000 + i,
+      seq: i + 1,
+      releasedAt: 1_800_000_000 + i,
+      cancelled: false,
+      cancelledAt: null,
+    });
+  }
+  put({ type: 'latest', event: 'imported.name', seq: events, timestamp: 1_800_000_000 + events - 1 });
+  return [encodeHeader({ releaseSeq: events }), ...lines, encodeEnd(counts)];
+}
+
+const writeLines = (lines: readonly string[]): string => {
+  const file = join(makeTempDir(), `${unique('doc')}.ndjson`);
+  writeFileSync(file, `${lines.join('\n')}\n`);
+  return file;
+};
+
+describe('broker export and import', { concurrency: 2 }, () => {
+  test('export from SQLite → import into PostgreSQL → export gives the same document, byte for byte; and back into SQLite', {
+    skip: backends[1]?.skip,
+  }, async () => {
+    const source = await startBroker({}, { dir: makeTempDir() });
+    const pg = await freshTarget(backends[1] as Backend);
+    const sqlite = await freshTarget(backends[0] as Backend);
+    try {
+      const url = sqliteUrl(source.dir);
+      // Every kind of record: an admin, a disabled user and one with roles (auth changes), events
+      // released, pending and cancelled, ties of equal timestamps, sessions ended and tokens spent.
+      const added = await runBroker(['users', 'add', 'root', '--role', 'admin', '--info', '{"é":"ü","n":[1.5,-0,1e21]}'], { DATABASE_URL: url }, {
+        input: `${PASSWORD}\n`,
+      });
+      assert.equal(added.code, 0, added.stderr);
+      const root = (await request(source.url, 'POST', '/login', { body: { username: 'root', password: PASSWORD } })).body as {
+        jwt: string;
+        refresh_token: string;
+      };
+      const bob = await signUp(source.url);
+      const carol = await signUp(source.url);
+      assert.equal((await request(source.url, 'PATCH', `/admin/users/${bob.id}`, { token: root.jwt, body: { roles: ['editor'] } })).status, 200);
+      assert.equal((await request(source.url, 'PATCH', `/admin/users/${carol.id}`, { token: root.jwt, body: { disabled: true } })).status, 200);
+      assert.equal((await request(source.url, 'POST', '/token/refresh', { body: { refresh_token: root.refresh_token } })).status, 200);
+      assert.equal((await request(source.url, 'POST', '/logout', { token: root.jwt })).status, 200);
+      const bobLogin = (await request(source.url, 'POST', '/login', { body: { username: bob.username, password: PASSWORD } })).body as { jwt: string };
+      const past = Math.floor(nowSeconds()) - 100;
+      await insert(source.url, bobLogin.jwt, 'tie', { k: 'first' }, past);
+      await insert(source.url, bobLogin.jwt, 'tie', { k: 'second', s: 'line\nbreak "quoted" \u2028' }, past);
+      for (let i = 0; i < 5; i++) await insert(source.url, bobLogin.jwt, `n.${i % 2}`, { i, f: i / 3 });
+      await insert(source.url, bobLogin.jwt, 'later', { p: 1 }, nowSeconds() + 3600);
+      const cancelled = await insert(source.url, bobLogin.jwt, 'later', { p: 2 }, nowSeconds() + 7200);
+      assert.equal((await request(source.url, 'POST', `/events/${cancelled}/cancel`, { token: bobLogin.jwt })).status, 200);
+
+      // Exported while Broker runs: a snapshot.
+      const dir = makeTempDir();
+      const first = await exportTo(url, join(dir, 'from-sqlite.ndjson'));
+      for (const type of ['header', 'user', 'event', 'latest', 'session', 'refresh_token', 'auth_change', 'end']) {
+        assert.match(first, new RegExp(`"type":"${type}"`), `the document has ${type} records`);
+      }
+      assert.doesNotMatch(first, /"pos"|"exported_at"|"username_key"/, 'nothing that depends on where or when');
+      assert.match(first.split('\n')[0] as string, /^\{"type":"header","format":"broker-export","version":1,"release_seq":7\}$/);
+
+      const intoPg = await importFrom(pg.url, join(dir, 'from-sqlite.ndjson'));
+      assert.equal(intoPg.code, 0, intoPg.stderr);
+      assert.match(intoPg.stdout, /imported 3 users, 9 events, 3 latest rows, \d+ sessions, \d+ refresh tokens, \d+ auth changes; release position 7/);
+      const fromPg = await exportTo(pg.url, join(dir, 'from-postgres.ndjson'));
+      assert.equal(fromPg, first, 'PostgreSQL exports the same bytes');
+
+      const back = await importFrom(sqlite.url, join(dir, 'from-postgres.ndjson'));
+      assert.equal(back.code, 0, back.stderr);
+      assert.equal(await exportTo(sqlite.url, join(dir, 'back.ndjson')), first, 'and so does SQLite again');
+    } finally {
+      await source.close();
+      await pg.cleanup();
+    }
+  });
+
+  for (const backend of backends) {
+    test(`moving to ${backend.name} (export, import, start): a client resumes with its Last-Event-ID, nothing lost or repeated; tokens and refresh tokens still work, a logout still holds; a pending event is released on time`, {
+      skip: backend.skip,
+    }, async () => {
+      const source = await startBroker({}, { dir: makeTempDir() });
+      const target = await freshTarget(backend);
+      let moved: TestBroker | undefined;
+      let client: SseClient | undefined;
+      try {
+        const ada = await signUp(source.url);
+        const second = (await request(source.url, 'POST', '/login', { body: { username: ada.username, password: PASSWORD } })).body as {
+          jwt: string;
+          refresh_token: string;
+        };
+        const third = (await request(source.url, 'POST', '/login', { body: { username: ada.username, password: PASSWORD } })).body as {
+          jwt: string;
+        };
+        assert.equal((await request(source.url, 'POST', '/logout', { token: third.jwt })).status, 200);
+        const name = unique('move');
+        await insert(source.url, ada.token, name, { n: 1 });
+        await insert(source.url, ada.token, name, { n: 2 });
+        const past = Math.floor(nowSeconds()) - 50;
+        await insert(source.url, ada.token, `${name}.tie`, { k: 'first' }, past);
+        await insert(source.url, ada.token, `${name}.tie`, { k: 'second' }, past);
+        // Due well after the move (two CLI runs and a start on a loaded machine).
+        const due = Math.ceil(nowSeconds()) + 25;
+        await insert(source.url, ada.token, name, { pending: true }, due);
+
+        const first = await SseClient.connect(`${source.url}/events?event=${name}`, { 'Last-Event-ID': '0' });
+        await first.waitForEvents(2);
+        assert.deepEqual(first.ids, [1, 2]);
+        first.close();
+        // Released after the client left: it must get them on the new database.
+        await insert(source.url, ada.token, name, { n: 3 });
+        await insert(source.url, ada.token, name, { n: 4 });
+        await source.close();
+
+        const file = join(makeTempDir(), 'move.ndjson');
+        await exportTo(sqliteUrl(source.dir), file);
+        const imported = await importFrom(target.url, file);
+        assert.equal(imported.code, 0, imported.stderr);
+        assert.match(imported.stdout, /imported 1 users, 7 events, 2 latest rows, 3 sessions, 3 refresh tokens, 1 auth changes; release position 6/);
+        moved = await startBroker(target.brokerEnv, target.brokerOptions);
+        assert.ok(nowSeconds() < due - 1, `the new node must be up before the pending event is due (it was ${(nowSeconds() - due).toFixed(1)} s late)`);
+
+        client = await SseClient.connect(`${moved.url}/events?event=${name}`, { 'Last-Event-ID': '2' });
+        await client.waitForEvents(2, 5000);
+        assert.deepEqual(client.events.map((e) => [e.id, e.data]), [['5', '{"n":3}'], ['6', '{"n":4}']]);
+        await client.waitForEvents(3, (due - nowSeconds() + 5) * 1000);
+        const pending = client.events[2];
+        assert.deepEqual([pending?.id, pending?.data], ['7', '{"pending":true}']);
+        const late = (pending?.receivedAt ?? 0) - due * 1000;
+        assert.ok(late >= -5 && late <= 1500, `released on time on the new database (${late} ms after its due time)`);
+        await insert(moved.url, ada.token, name, { n: 5 });
+        await client.waitForEvents(4);
+        assert.deepEqual(client.ids, [5, 6, 7, 8], 'the release sequence goes on after the imported position, nothing repeated');
+
+        assert.equal((await request(moved.url, 'GET', '/me', { token: ada.token })).status, 200, 'a token issued before the move');
+        assert.equal((await request(moved.url, 'GET', '/me', { token: third.jwt })).status, 401, 'a session logged out before the move stays ended');
+        const refreshed = await request(moved.url, 'POST', '/token/refresh', { body: { refresh_token: second.refresh_token } });
+        assert.equal(refreshed.status, 200, 'a refresh token issued before the move');
+        assert.equal((await request(moved.url, 'GET', '/me', { token: (refreshed.body as { jwt: string }).jwt })).status, 200);
+        const ties = await request(moved.url, 'GET', `/events/${name}.tie`, { token: ada.token });
+        assert.deepEqual(
+          (ties.body as { data: { k: string } }[]).map((e) => e.data.k),
+          ['first', 'second'],
+          'equal timestamps keep their insertion order',
+        );
+      } finally {
+        client?.close();
+        await moved?.close();
+        await target.cleanup();
+      }
+    });
+
+    test(`import into ${backend.name} refuses a non-empty database, and changes nothing`, { skip: backend.skip }, async () => {
+      const target = await freshTarget(backend);
+      try {
+        const b = await startBroker(target.brokerEnv, target.brokerOptions);
+        try {
+          await signUp(b.url);
+          const file = writeLines(documentLines(3));
+          if (backend.name === 'SQLite') {
+            const busy = await importFrom(target.url, file);
+            assert.equal(busy.code, 1, busy.stderr);
+            assert.match(busy.stderr, /is in use: a Broker .* stop it first/);
+          } else {
+            const running = await importFrom(target.url, file);
+            assert.equal(running.code, 1, running.stderr);
+            assert.match(running.stderr, /Broker nodes are running on .*: stop them, import, then start them again/);
+          }
+        } finally {
+          await b.close();
+        }
+        const refused = await importFrom(target.url, writeLines(documentLines(3)));
+        assert.equal(refused.code, 1, refused.stderr);
+        assert.match(refused.stderr, /is not empty \(it holds 1 users and 0 events\): import needs an empty database/);
+        assert.doesNotMatch(refused.stderr, /\n\s+at /);
+        assert.deepEqual(await target.counts(), { users: 1, events: 0 });
+      } finally {
+        await target.cleanup();
+      }
+    });
+
+    test(`import into ${backend.name} refuses a malformed file with its line number and commits nothing`, { skip: backend.skip }, async () => {
+      const target = await freshTarget(backend);
+      try {
+        // 1,200 events: more than two batches go in before the bad record near the end.
+        const good = documentLines(1200);
+        const cases: [string, (lines: string[]) => void, RegExp][] = [
+          ['not JSON', (l) => l.splice(1, 1, '{"type":"user",'), /^broker: line 2: is not JSON/],
+          [
+            'a bad field',
+            (l) => l.splice(40, 1, (l[40] as string).replace(/"timestamp":[\d.]+/, '"timestamp":"soon"')),
+            /^broker: line 41: "timestamp" must be epoch seconds/,
+          ],
+          ['a repeated id (refused by the database)', (l) => l.splice(1150, 1, (l[1150] as string).replace(/"id":"e-\d+"/, '"id":"e-3"')), /^broker: line 1151: the database refused this event: .*(UNIQUE|unique)/],
+          ['a latest row without its event', (l) => l.splice(1202, 1, (l[1202] as string).replace(/"seq":\d+/, '"seq":1')), /^broker: line 1203: the latest row of "imported.name" names seq 1/],
+          ['sections out of order', (l) => l.splice(1, 0, l.splice(1202, 1)[0] as string), /^broker: line 3: a user record after the latest records: sections come in the order user, event, latest/],
+          ['cut short', (l) => l.pop(), /^broker: the file ends at line 1203 without its end record: it was cut short/],
+        ];
+        for (const [what, edit, message] of cases) {
+          const lines = [...good];
+          edit(lines);
+          const r = await importFrom(target.url, writeLines(lines));
+          assert.equal(r.code, 2, `${what}: ${r.stderr}`);
+          assert.match(r.stderr, message, what);
+          assert.doesNotMatch(r.stderr, /\n\s+at /);
+          assert.deepEqual(await target.counts(), { users: 0, events: 0 }, `${what}: nothing committed`);
+        }
+        if (backend.name === 'SQLite') {
+          const dir = target.brokerOptions.dir as string;
+          assert.deepEqual(readdirSync(dir), [], 'no database and no temporary file left');
+        }
+        const ok = await importFrom(target.url, writeLines(good));
+        assert.equal(ok.code, 0, `the database is still fit for an import: ${ok.stderr}`);
+        assert.deepEqual(await target.counts(), { users: 1, events: 1200 });
+      } finally {
+        await target.cleanup();
+      }
+    });
+  }
+
+  test('--help, bad usage and exit codes of export and import; import reads stdin', async () => {
+    const good = writeLines(documentLines(2));
+    const dir = makeTempDir();
+    const cases: [readonly string[], Record<string, string>, string | undefined, number, RegExp][] = [
+      [['export', '--help'], {}, undefined, 0, /Usage: broker export \[--out FILE\]/],
+      [['import', '--help'], {}, undefined, 0, /Usage: broker import FILE\|-/],
+      [['export', 'file.ndjson'], {}, undefined, 2, /unexpected argument "file\.ndjson" \(the file goes after --out\)/],
+      [['export', '--out'], {}, undefined, 2, /--out/],
+      [['import'], {}, undefined, 2, /FILE \(or - for stdin\) is required/],
+      [['import', 'a', 'b'], {}, undefined, 2, /unexpected argument "b"/],
+      [['import', join(dir, 'missing.ndjson')], {}, undefined, 2, /there is no file .*missing\.ndjson/],
+      [['import', '-'], { DATABASE_URL: sqliteUrl(makeTempDir()) }, '', 2, /the file is empty/],
+      [['import', '-'], { DATABASE_URL: sqliteUrl(dir) }, readFileSync(good, 'utf8'), 0, /imported 1 users, 2 events/],
+      [['export'], { DATABASE_URL: sqliteUrl(makeTempDir()) }, undefined, 1, /there is no database at /],
+      [['export'], { DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' }, undefined, 1, /cannot use the PostgreSQL database 127\.0\.0\.1:1\/none/],
+      [['import', good], { DATABASE_URL: 'sqlite::memory:' }, undefined, 2, /in-memory database/],
+    ];
+    const results = await Promise.all(cases.map(([args, env, input]) => runBroker(args, env, input === undefined ? {} : { input })));
+    cases.forEach(([args, , , code, message], i) => {
+      const r = results[i] as RunResult;
+      assert.equal(r.code, code, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(`${r.stdout}${r.stderr}`, message, args.join(' '));
+      assert.doesNotMatch(r.stderr, /\n\s+at /);
+    });
+    // The document goes to stdout, the summary to stderr.
+    const out = await runBroker(['export'], { DATABASE_URL: sqliteUrl(dir) });
+    assert.equal(out.code, 0, out.stderr);
+    assert.equal(out.stdout, readFileSync(good, 'utf8'));
+    assert.match(out.stderr, /^broker: exported 1 users, 2 events, 1 latest rows, 0 sessions, 0 refresh tokens, 0 auth changes; release position 2\n$/);
+  });
+});
