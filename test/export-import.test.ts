@@ -236,7 +236,11 @@ describe('broker export and import', { concurrency: 2 }, () => {
         assert.equal((await request(moved.url, 'GET', '/me', { token: third.jwt })).status, 401, 'a session logged out before the move stays ended');
         const refreshed = await request(moved.url, 'POST', '/token/refresh', { body: { refresh_token: second.refresh_token } });
         assert.equal(refreshed.status, 200, 'a refresh token issued before the move');
-        assert.equal((await request(moved.url, 'GET', '/me', { token: (refreshed.body as { jwt: string }).jwt })).status, 200);
+        const fresh = (refreshed.body as { jwt: string }).jwt;
+        assert.equal((await request(moved.url, 'GET', '/me', { token: fresh })).status, 200);
+        // A new entry of the auth change log: its id must come after the imported ones.
+        assert.equal((await request(moved.url, 'POST', '/logout', { token: fresh })).status, 200, 'a logout after the move');
+        assert.equal((await request(moved.url, 'GET', '/me', { token: fresh })).status, 401);
         const ties = await request(moved.url, 'GET', `/events/${name}.tie`, { token: ada.token });
         assert.deepEqual(
           (ties.body as { data: { k: string } }[]).map((e) => e.data.k),
@@ -326,6 +330,7 @@ describe('broker export and import', { concurrency: 2 }, () => {
       [['import', '--help'], {}, undefined, 0, /Usage: broker import FILE\|-/],
       [['export', 'file.ndjson'], {}, undefined, 2, /unexpected argument "file\.ndjson" \(the file goes after --out\)/],
       [['export', '--out'], {}, undefined, 2, /--out/],
+      [['export', '--out', '/no/such/dir/x.ndjson'], {}, undefined, 2, /the directory \/no\/such\/dir does not exist/],
       [['import'], {}, undefined, 2, /FILE \(or - for stdin\) is required/],
       [['import', 'a', 'b'], {}, undefined, 2, /unexpected argument "b"/],
       [['import', join(dir, 'missing.ndjson')], {}, undefined, 2, /there is no file .*missing\.ndjson/],

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { COMMAND_SUMMARIES } from '../config/help-text.js';
 import type { DumpCounts } from '../dump/dump-format.js';
 import { exportDump } from '../dump/export-dump.js';
@@ -47,6 +49,7 @@ export const exportCommand: Command = {
     if (args.positionals.length > 0) throw new CliError(`unexpected argument "${args.positionals[0]}" (the file goes after --out)`, EXIT.usage);
     const out = typeof args.extra.out === 'string' && args.extra.out !== '-' ? args.extra.out : undefined;
     if (args.extra.out === '') throw new CliError('--out needs a file name', EXIT.usage);
+    if (out !== undefined && !existsSync(dirname(resolve(out)))) throw new CliError(`the directory ${dirname(resolve(out))} does not exist`, EXIT.usage);
     const db = args.config.databaseUrl;
     if (db.kind === 'sqlite' && db.path === ':memory:') throw new CliError('an in-memory database has nothing to export', EXIT.usage);
     let reader: DumpReader | undefined;
