@@ -115,6 +115,15 @@ export interface AuthParams {
   iterations: number;
 }
 
+export interface DumpParams {
+  /** Events in the database exported and imported (1 % of them pending). */
+  events: number;
+  users: number;
+  /** Distinct event names (= latest rows). */
+  names: number;
+  timeoutMs: number;
+}
+
 export interface BenchParams {
   mode: 'full' | 'quick';
   /** Before each run, wait at most this long for other processes to use < 15 % of a core (0: don't). */
@@ -127,6 +136,7 @@ export interface BenchParams {
   multinode: MultinodeParams;
   rules: RulesParams;
   auth: AuthParams;
+  dump: DumpParams;
 }
 
 const FULL: BenchParams = {
@@ -182,6 +192,7 @@ const FULL: BenchParams = {
   },
   rules: { subscribers: 5000, burstMessages: 500, bursts: 2, burstConnections: 8, workers: 2, timeoutMs: 400_000 },
   auth: { tokens: 1000, revoked: 10_000, iterations: 1_000_000 },
+  dump: { events: 1_000_000, users: 1000, names: 1000, timeoutMs: 1_800_000 },
 };
 
 const QUICK: BenchParams = {
@@ -237,6 +248,7 @@ const QUICK: BenchParams = {
   },
   rules: { subscribers: 200, burstMessages: 100, bursts: 1, burstConnections: 4, workers: 1, timeoutMs: 90_000 },
   auth: { tokens: 100, revoked: 1000, iterations: 100_000 },
+  dump: { events: 20_000, users: 50, names: 100, timeoutMs: 120_000 },
 };
 
 export function benchParams(quick: boolean): BenchParams {

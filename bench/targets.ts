@@ -34,6 +34,11 @@ export function targetFor(key: string, params: BenchParams): TargetSpec | null {
       return params.rules.subscribers === 5000 ? { kind: 'abs', op: '>=', value: 0.9 } : null;
     case 'auth.check_us':
       return { kind: 'abs', op: '<=', value: 2 };
+    case 'dump.sqlite.import.peak_rss_mb':
+    case 'dump.sqlite.export.peak_rss_mb':
+    case 'dump.pg.import.peak_rss_mb':
+    case 'dump.pg.export.peak_rss_mb':
+      return { kind: 'abs', op: '<=', value: 150 };
     default:
       return null;
   }
