@@ -4,10 +4,17 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { insert, request, signUp, until } from './helpers/api.js';
-import { cleanupProcesses, makeTempDir, runBroker, startBrokerProcess } from './helpers/broker-process.js';
+import { cleanupProcesses, makeTempDir, runBroker } from './helpers/broker-process.js';
 import { unique } from './helpers/expect-error.js';
+import { startBroker, type TestBroker } from './helpers/start-broker.js';
 
 after(cleanupProcesses);
+
+/**
+ * Brokers run in this process (cheaper than a child each on a loaded machine); the commands
+ * under test run as child processes, so SQLite's locks see two processes, as in production.
+ */
+const brokerIn = (dir: string = makeTempDir()): Promise<TestBroker> => startBroker({}, { dir });
 
 const sqliteUrl = (dir: string): string => `sqlite:${join(dir, 'broker.db')}`;
 
@@ -27,7 +34,7 @@ async function historyIds(base: string, token: string, name: string): Promise<st
 
 describe('broker backup and restore (SQLite)', { concurrency: 2 }, () => {
   test('a backup taken during a burst of inserts holds every insert acknowledged before it began; restored into a fresh directory, Broker serves them', async () => {
-    const source = await startBrokerProcess();
+    const source = await brokerIn();
     const user = await signUp(source.url);
     const name = unique('burst');
     const acked: { id: string; at: number }[] = [];
@@ -53,7 +60,7 @@ describe('broker backup and restore (SQLite)', { concurrency: 2 }, () => {
     } finally {
       stop = true;
       await Promise.all(clients);
-      await source.stop();
+      await source.close();
     }
     assert.ok(ackedDuring > 0, 'inserts went on being acknowledged while the backup ran');
     assert.deepEqual(readdirSync(join(file, '..')), ['backup.db'], 'no temporary file is left beside the backup');
@@ -62,7 +69,7 @@ describe('broker backup and restore (SQLite)', { concurrency: 2 }, () => {
     const restore = await runBroker(['restore', file], { DATABASE_URL: sqliteUrl(fresh) });
     assert.equal(restore.code, 0, restore.stderr);
     assert.match(restore.stdout, /restored .*backup\.db into/);
-    const restored = await startBrokerProcess({ dir: fresh });
+    const restored = await brokerIn(fresh);
     try {
       const ids = new Set(await historyIds(restored.url, user.token, name));
       const ackedBefore = acked.filter((a) => a.at < began);
@@ -73,12 +80,13 @@ describe('broker backup and restore (SQLite)', { concurrency: 2 }, () => {
       const me = await request(restored.url, 'GET', '/me', { token: user.token });
       assert.equal(me.status, 200, 'the user and their token (same SECRET) work on the restored database');
     } finally {
-      await restored.stop();
+      await restored.close();
     }
   });
 
   test('restore is refused while a Broker runs on the database (which stays as it was), and puts the backup back once it stopped', async () => {
-    const b = await startBrokerProcess();
+    const b = await brokerIn();
+    let running = true;
     const user = await signUp(b.url);
     const kept = unique('kept');
     await insert(b.url, user.token, kept, { v: 1 });
@@ -95,7 +103,8 @@ describe('broker backup and restore (SQLite)', { concurrency: 2 }, () => {
       assert.deepEqual((await historyIds(b.url, user.token, later)).length, 1, 'the running database is untouched');
       await insert(b.url, user.token, later, { v: 3 });
       assert.equal((await historyIds(b.url, user.token, later)).length, 2, 'and Broker goes on writing to it');
-      await b.stop();
+      await b.close();
+      running = false;
       const restored = await runBroker(['restore', file], env);
       assert.equal(restored.code, 0, restored.stderr);
       assert.deepEqual(
@@ -103,15 +112,15 @@ describe('broker backup and restore (SQLite)', { concurrency: 2 }, () => {
         ['broker.db'],
         'no stale -wal/-shm nor temporary file beside the restored database',
       );
-      const again = await startBrokerProcess({ dir: b.dir });
+      const again = await brokerIn(b.dir);
       try {
         assert.equal((await historyIds(again.url, user.token, kept)).length, 1);
         assert.equal((await historyIds(again.url, user.token, later)).length, 0, 'what came after the backup is gone');
       } finally {
-        await again.stop();
+        await again.close();
       }
     } finally {
-      await b.stop();
+      if (running) await b.close();
     }
   });
 
@@ -126,10 +135,10 @@ describe('broker backup and restore (SQLite)', { concurrency: 2 }, () => {
     f.exec('CREATE TABLE stuff (x)');
     f.close();
     // A real backup, then the same with a schema version from the future.
-    const b = await startBrokerProcess();
+    const b = await brokerIn();
     const file = join(dir, 'good.db');
     assert.equal((await runBroker(['backup', file], { DATABASE_URL: sqliteUrl(b.dir) })).code, 0);
-    await b.stop();
+    await b.close();
     const future = join(dir, 'future.db');
     copyFileSync(file, future);
     const fdb = new Database(future);

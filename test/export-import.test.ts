@@ -1,121 +1,14 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import Database from 'better-sqlite3';
-import postgres from 'postgres';
-import { encodeEnd, encodeHeader, encodeRecord, zeroCounts } from '../src/dump/dump-format.js';
-import type { DumpRecord } from '../src/store/dump.js';
 import { insert, nowSeconds, request, signUp } from './helpers/api.js';
 import { type Backend, backends } from './helpers/backends.js';
 import { cleanupProcesses, makeTempDir, type RunResult, runBroker } from './helpers/broker-process.js';
-import { unique } from './helpers/expect-error.js';
-import { SseClient } from './helpers/sse-client.js';
-import { startBroker, type TestBroker } from './helpers/start-broker.js';
+import { documentLines, exportTo, freshTarget, importFrom, PASSWORD, sqliteUrl, writeLines } from './helpers/dump.js';
+import { startBroker } from './helpers/start-broker.js';
 
 after(cleanupProcesses);
-
-const sqliteUrl = (dir: string): string => `sqlite:${join(dir, 'broker.db')}`;
-const PASSWORD = 'correct horse battery';
-
-/** A fresh, empty target database of a backend, and how to look inside it. */
-interface Target {
-  /** DATABASE_URL for the CLI and Broker. */
-  readonly url: string;
-  /** For an in-process Broker on it (startBroker). */
-  readonly brokerEnv: Record<string, string>;
-  readonly brokerOptions: { dir?: string };
-  /** Users and events in it now (0 and 0 when there is no database, or no schema yet). */
-  counts(): Promise<{ users: number; events: number }>;
-  cleanup(): Promise<void>;
-}
-
-async function freshTarget(backend: Backend): Promise<Target> {
-  if (backend.name === 'SQLite') {
-    const dir = makeTempDir();
-    const path = join(dir, 'broker.db');
-    return {
-      url: `sqlite:${path}`,
-      brokerEnv: {},
-      brokerOptions: { dir },
-      counts: async () => {
-        if (!existsSync(path)) return { users: 0, events: 0 };
-        const db = new Database(path, { readonly: true });
-        try {
-          const n = (table: string): number => (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
-          return { users: n('users'), events: n('events') };
-        } finally {
-          db.close();
-        }
-      },
-      cleanup: async () => {},
-    };
-  }
-  const db = await backend.database();
-  const url = db.env.DATABASE_URL as string;
-  return {
-    url,
-    brokerEnv: { DATABASE_URL: url },
-    brokerOptions: {},
-    counts: async () => {
-      const sql = postgres(url, { max: 1, onnotice: () => {} });
-      try {
-        const [row] = await sql<{ users: string | null; events: string | null }[]>`
-          SELECT CASE WHEN to_regclass('users') IS NULL THEN 0 ELSE (SELECT count(*) FROM users) END AS users,
-                 CASE WHEN to_regclass('events') IS NULL THEN 0 ELSE (SELECT count(*) FROM events) END AS events`;
-        return { users: Number(row?.users ?? 0), events: Number(row?.events ?? 0) };
-      } finally {
-        await sql.end({ timeout: 5 });
-      }
-    },
-    cleanup: () => db.cleanup(),
-  };
-}
-
-async function exportTo(url: string, file: string): Promise<string> {
-  const r = await runBroker(['export', '--out', file], { DATABASE_URL: url });
-  assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stderr, /exported \d+ users, \d+ events/);
-  return readFileSync(file, 'utf8');
-}
-
-function importFrom(url: string, file: string): Promise<RunResult> {
-  return runBroker(['import', file], { DATABASE_URL: url });
-}
-
-/** A valid export of one user and `events` released events of one name, as lines. */
-function documentLines(events: number): string[] {
-  const counts = zeroCounts();
-  const lines: string[] = [];
-  const put = (r: DumpRecord): void => {
-    counts[r.type] += 1;
-    lines.push(encodeRecord(r));
-  };
-  put({ type: 'user', id: 'u-1', username: 'imported', passwordHash: '$2b$04$x', info: '{}', roles: [], disabled: false, gen: 0, createdAt: 1_800_000_000 });
-  for (let i = 0; i < events; i++) {
-    put({
-      type: 'event',
-      id: `e-${i}`,
-      userId: 'u-1',
-      event: 'imported.name',
-      timestamp: 1_800_000_000 + i,
-      data: `{"i":${i}}`,
-      insertedAt: 1_800_000_000 + i,
-      seq: i + 1,
-      releasedAt: 1_800_000_000 + i,
-      cancelled: false,
-      cancelledAt: null,
-    });
-  }
-  put({ type: 'latest', event: 'imported.name', seq: events, timestamp: 1_800_000_000 + events - 1 });
-  return [encodeHeader({ releaseSeq: events }), ...lines, encodeEnd(counts)];
-}
-
-const writeLines = (lines: readonly string[]): string => {
-  const file = join(makeTempDir(), `${unique('doc')}.ndjson`);
-  writeFileSync(file, `${lines.join('\n')}\n`);
-  return file;
-};
 
 describe('broker export and import', { concurrency: 2 }, () => {
   test('export from SQLite → import into PostgreSQL → export gives the same document, byte for byte; and back into SQLite', {
@@ -176,84 +69,6 @@ describe('broker export and import', { concurrency: 2 }, () => {
   });
 
   for (const backend of backends) {
-    test(`moving to ${backend.name} (export, import, start): a client resumes with its Last-Event-ID, nothing lost or repeated; tokens and refresh tokens still work, a logout still holds; a pending event is released on time`, {
-      skip: backend.skip,
-    }, async () => {
-      const source = await startBroker({}, { dir: makeTempDir() });
-      const target = await freshTarget(backend);
-      let moved: TestBroker | undefined;
-      let client: SseClient | undefined;
-      try {
-        const ada = await signUp(source.url);
-        const second = (await request(source.url, 'POST', '/login', { body: { username: ada.username, password: PASSWORD } })).body as {
-          jwt: string;
-          refresh_token: string;
-        };
-        const third = (await request(source.url, 'POST', '/login', { body: { username: ada.username, password: PASSWORD } })).body as {
-          jwt: string;
-        };
-        assert.equal((await request(source.url, 'POST', '/logout', { token: third.jwt })).status, 200);
-        const name = unique('move');
-        await insert(source.url, ada.token, name, { n: 1 });
-        await insert(source.url, ada.token, name, { n: 2 });
-        const past = Math.floor(nowSeconds()) - 50;
-        await insert(source.url, ada.token, `${name}.tie`, { k: 'first' }, past);
-        await insert(source.url, ada.token, `${name}.tie`, { k: 'second' }, past);
-        // Due well after the move (two CLI runs and a start on a loaded machine).
-        const due = Math.ceil(nowSeconds()) + 25;
-        await insert(source.url, ada.token, name, { pending: true }, due);
-
-        const first = await SseClient.connect(`${source.url}/events?event=${name}`, { 'Last-Event-ID': '0' });
-        await first.waitForEvents(2);
-        assert.deepEqual(first.ids, [1, 2]);
-        first.close();
-        // Released after the client left: it must get them on the new database.
-        await insert(source.url, ada.token, name, { n: 3 });
-        await insert(source.url, ada.token, name, { n: 4 });
-        await source.close();
-
-        const file = join(makeTempDir(), 'move.ndjson');
-        await exportTo(sqliteUrl(source.dir), file);
-        const imported = await importFrom(target.url, file);
-        assert.equal(imported.code, 0, imported.stderr);
-        assert.match(imported.stdout, /imported 1 users, 7 events, 2 latest rows, 3 sessions, 3 refresh tokens, 1 auth changes; release position 6/);
-        moved = await startBroker(target.brokerEnv, target.brokerOptions);
-        assert.ok(nowSeconds() < due - 1, `the new node must be up before the pending event is due (it was ${(nowSeconds() - due).toFixed(1)} s late)`);
-
-        client = await SseClient.connect(`${moved.url}/events?event=${name}`, { 'Last-Event-ID': '2' });
-        await client.waitForEvents(2, 5000);
-        assert.deepEqual(client.events.map((e) => [e.id, e.data]), [['5', '{"n":3}'], ['6', '{"n":4}']]);
-        await client.waitForEvents(3, (due - nowSeconds() + 5) * 1000);
-        const pending = client.events[2];
-        assert.deepEqual([pending?.id, pending?.data], ['7', '{"pending":true}']);
-        const late = (pending?.receivedAt ?? 0) - due * 1000;
-        assert.ok(late >= -5 && late <= 1500, `released on time on the new database (${late} ms after its due time)`);
-        await insert(moved.url, ada.token, name, { n: 5 });
-        await client.waitForEvents(4);
-        assert.deepEqual(client.ids, [5, 6, 7, 8], 'the release sequence goes on after the imported position, nothing repeated');
-
-        assert.equal((await request(moved.url, 'GET', '/me', { token: ada.token })).status, 200, 'a token issued before the move');
-        assert.equal((await request(moved.url, 'GET', '/me', { token: third.jwt })).status, 401, 'a session logged out before the move stays ended');
-        const refreshed = await request(moved.url, 'POST', '/token/refresh', { body: { refresh_token: second.refresh_token } });
-        assert.equal(refreshed.status, 200, 'a refresh token issued before the move');
-        const fresh = (refreshed.body as { jwt: string }).jwt;
-        assert.equal((await request(moved.url, 'GET', '/me', { token: fresh })).status, 200);
-        // A new entry of the auth change log: its id must come after the imported ones.
-        assert.equal((await request(moved.url, 'POST', '/logout', { token: fresh })).status, 200, 'a logout after the move');
-        assert.equal((await request(moved.url, 'GET', '/me', { token: fresh })).status, 401);
-        const ties = await request(moved.url, 'GET', `/events/${name}.tie`, { token: ada.token });
-        assert.deepEqual(
-          (ties.body as { data: { k: string } }[]).map((e) => e.data.k),
-          ['first', 'second'],
-          'equal timestamps keep their insertion order',
-        );
-      } finally {
-        client?.close();
-        await moved?.close();
-        await target.cleanup();
-      }
-    });
-
     test(`import into ${backend.name} refuses a non-empty database, and changes nothing`, { skip: backend.skip }, async () => {
       const target = await freshTarget(backend);
       try {
