@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { insert, request, signUp, until } from './helpers/api.js';
-import { cleanupProcesses, makeTempDir, runBroker } from './helpers/broker-process.js';
+import { cleanupProcesses, makeTempDir } from './helpers/broker-process.js';
+import { mapLimited, runCommand } from './helpers/dump.js';
 import { unique } from './helpers/expect-error.js';
 import { startBroker, type TestBroker } from './helpers/start-broker.js';
 
@@ -53,7 +54,7 @@ describe('broker backup and restore (SQLite)', { concurrency: 2 }, () => {
       await until(async () => acked.length, (n) => n >= 200, '200 acknowledged inserts', 60_000);
       began = Date.now();
       const before = acked.length;
-      const backup = await runBroker(['backup', file], { DATABASE_URL: sqliteUrl(source.dir) });
+      const backup = await runCommand(['backup', file], { DATABASE_URL: sqliteUrl(source.dir) });
       assert.equal(backup.code, 0, backup.stderr);
       assert.match(backup.stdout, /backed up .* to .*backup\.db/);
       ackedDuring = acked.length - before;
@@ -66,7 +67,7 @@ describe('broker backup and restore (SQLite)', { concurrency: 2 }, () => {
     assert.deepEqual(readdirSync(join(file, '..')), ['backup.db'], 'no temporary file is left beside the backup');
 
     const fresh = makeTempDir();
-    const restore = await runBroker(['restore', file], { DATABASE_URL: sqliteUrl(fresh) });
+    const restore = await runCommand(['restore', file], { DATABASE_URL: sqliteUrl(fresh) });
     assert.equal(restore.code, 0, restore.stderr);
     assert.match(restore.stdout, /restored .*backup\.db into/);
     const restored = await brokerIn(fresh);
@@ -93,10 +94,10 @@ describe('broker backup and restore (SQLite)', { concurrency: 2 }, () => {
     const file = join(makeTempDir(), 'backup.db');
     const env = { DATABASE_URL: sqliteUrl(b.dir) };
     try {
-      assert.equal((await runBroker(['backup', file], env)).code, 0);
+      assert.equal((await runCommand(['backup', file], env)).code, 0);
       const later = unique('later');
       await insert(b.url, user.token, later, { v: 2 });
-      const refused = await runBroker(['restore', file], env);
+      const refused = await runCommand(['restore', file], env);
       assert.equal(refused.code, 1, refused.stderr);
       assert.match(refused.stderr, /is in use: a Broker .* has it open; stop it first/);
       assert.doesNotMatch(refused.stderr, /\n\s+at /, 'no stack trace');
@@ -105,7 +106,7 @@ describe('broker backup and restore (SQLite)', { concurrency: 2 }, () => {
       assert.equal((await historyIds(b.url, user.token, later)).length, 2, 'and Broker goes on writing to it');
       await b.close();
       running = false;
-      const restored = await runBroker(['restore', file], env);
+      const restored = await runCommand(['restore', file], env);
       assert.equal(restored.code, 0, restored.stderr);
       assert.deepEqual(
         readdirSync(b.dir).filter((f) => f.startsWith('broker.db')),
@@ -137,7 +138,7 @@ describe('broker backup and restore (SQLite)', { concurrency: 2 }, () => {
     // A real backup, then the same with a schema version from the future.
     const b = await brokerIn();
     const file = join(dir, 'good.db');
-    assert.equal((await runBroker(['backup', file], { DATABASE_URL: sqliteUrl(b.dir) })).code, 0);
+    assert.equal((await runCommand(['backup', file], { DATABASE_URL: sqliteUrl(b.dir) })).code, 0);
     await b.close();
     const future = join(dir, 'future.db');
     copyFileSync(file, future);
@@ -150,16 +151,16 @@ describe('broker backup and restore (SQLite)', { concurrency: 2 }, () => {
       [foreign, 2, /foreign\.db is an SQLite database but not a Broker database/],
       [future, 1, /future\.db has schema version 99, newer than this Broker knows \(\d+\): use a newer Broker/],
     ];
-    const results = await Promise.all(cases.map(([path]) => runBroker(['restore', path], env)));
+    const results = await mapLimited(cases, 3, ([path]) => runCommand(['restore', path], env));
     cases.forEach(([path, code, message], i) => {
-      const r = results[i] as Awaited<ReturnType<typeof runBroker>>;
+      const r = results[i] as Awaited<ReturnType<typeof runCommand>>;
       assert.equal(r.code, code, `${path}: ${r.stderr}`);
       assert.match(r.stderr, message);
       assert.doesNotMatch(r.stderr, /\n\s+at /);
     });
     assert.equal(existsSync(target), false, 'no database was made');
     assert.deepEqual(existsSync(join(dir, 'target')) ? readdirSync(join(dir, 'target')) : [], [], 'nor any temporary file');
-    const good = await runBroker(['restore', file], env);
+    const good = await runCommand(['restore', file], env);
     assert.equal(good.code, 0, good.stderr);
     assert.equal(existsSync(target), true);
   });
@@ -178,14 +179,14 @@ describe('broker backup and restore (SQLite)', { concurrency: 2 }, () => {
       [['backup', join(makeTempDir(), 'x.db')], {}, 1, /there is no database at /],
       [['backup', '/no/such/dir/x.db'], { DATABASE_URL: 'sqlite::memory:' }, 2, /in-memory database/],
     ];
-    const results = await Promise.all(cases.map(([args, env]) => runBroker(args, env)));
+    const results = await mapLimited(cases, 3, ([args, env]) => runCommand(args, env));
     cases.forEach(([args, , code, message], i) => {
-      const r = results[i] as Awaited<ReturnType<typeof runBroker>>;
+      const r = results[i] as Awaited<ReturnType<typeof runCommand>>;
       assert.equal(r.code, code, `${args.join(' ')}: ${r.stderr}`);
       assert.match(code === 0 ? r.stdout : r.stderr, message, args.join(' '));
       assert.doesNotMatch(r.stderr, /\n\s+at /);
     });
-    const help = await runBroker(['--help']);
+    const help = await runCommand(['--help']);
     for (const command of ['backup', 'restore', 'export', 'import']) assert.match(help.stdout, new RegExp(`\\n  ${command} +\\S`));
   });
 });

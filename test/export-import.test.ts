@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { insert, nowSeconds, request, signUp } from './helpers/api.js';
 import { type Backend, backends } from './helpers/backends.js';
-import { cleanupProcesses, makeTempDir, type RunResult, runBroker } from './helpers/broker-process.js';
-import { documentLines, exportTo, freshTarget, importFrom, PASSWORD, sqliteUrl, writeLines } from './helpers/dump.js';
+import { cleanupProcesses, makeTempDir, type RunResult } from './helpers/broker-process.js';
+import { documentLines, exportTo, freshTarget, importFrom, mapLimited, PASSWORD, runCommand, sqliteUrl, writeLines } from './helpers/dump.js';
 import { startBroker } from './helpers/start-broker.js';
 
 after(cleanupProcesses);
@@ -21,7 +21,7 @@ describe('broker export and import', { concurrency: 2 }, () => {
       const url = sqliteUrl(source.dir);
       // Every kind of record: an admin, a disabled user and one with roles (auth changes), events
       // released, pending and cancelled, ties of equal timestamps, sessions ended and tokens spent.
-      const added = await runBroker(['users', 'add', 'root', '--role', 'admin', '--info', '{"é":"ü","n":[1.5,-0,1e21]}'], { DATABASE_URL: url }, {
+      const added = await runCommand(['users', 'add', 'root', '--role', 'admin', '--info', '{"é":"ü","n":[1.5,-0,1e21]}'], { DATABASE_URL: url }, {
         input: `${PASSWORD}\n`,
       });
       assert.equal(added.code, 0, added.stderr);
@@ -155,7 +155,7 @@ describe('broker export and import', { concurrency: 2 }, () => {
       [['export'], { DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' }, undefined, 1, /cannot use the PostgreSQL database 127\.0\.0\.1:1\/none/],
       [['import', good], { DATABASE_URL: 'sqlite::memory:' }, undefined, 2, /in-memory database/],
     ];
-    const results = await Promise.all(cases.map(([args, env, input]) => runBroker(args, env, input === undefined ? {} : { input })));
+    const results = await mapLimited(cases, 3, ([args, env, input]) => runCommand(args, env, input === undefined ? {} : { input }));
     cases.forEach(([args, , , code, message], i) => {
       const r = results[i] as RunResult;
       assert.equal(r.code, code, `${args.join(' ')}: ${r.stderr}`);
@@ -163,7 +163,7 @@ describe('broker export and import', { concurrency: 2 }, () => {
       assert.doesNotMatch(r.stderr, /\n\s+at /);
     });
     // The document goes to stdout, the summary to stderr.
-    const out = await runBroker(['export'], { DATABASE_URL: sqliteUrl(dir) });
+    const out = await runCommand(['export'], { DATABASE_URL: sqliteUrl(dir) });
     assert.equal(out.code, 0, out.stderr);
     assert.equal(out.stdout, readFileSync(good, 'utf8'));
     assert.match(out.stderr, /^broker: exported 1 users, 2 events, 1 latest rows, 0 sessions, 0 refresh tokens, 0 auth changes; release position 2\n$/);

@@ -7,8 +7,30 @@ import postgres from 'postgres';
 import { encodeEnd, encodeHeader, encodeRecord, zeroCounts } from '../../src/dump/dump-format.js';
 import type { DumpRecord } from '../../src/store/dump.js';
 import type { Backend } from './backends.js';
-import { makeTempDir, type RunResult, runBroker } from './broker-process.js';
+import { type EnvOverrides, makeTempDir, type RunResult, runBroker } from './broker-process.js';
 import { unique } from './expect-error.js';
+
+/**
+ * How long one command may run before the harness gives up, ms: a bound for a loaded machine,
+ * not a measurement (alone, each takes a second or two).
+ */
+const COMMAND_TIMEOUT_MS = 90_000;
+
+/** `broker <args>` as a child process (runBroker), with that bound. */
+export function runCommand(args: readonly string[], env: EnvOverrides = {}, options: { input?: string } = {}): Promise<RunResult> {
+  return runBroker(args, env, { timeoutMs: COMMAND_TIMEOUT_MS, ...options });
+}
+
+/** `run` over `items`, at most `limit` at a time: each is a process, and a 2-core machine chokes on a dozen at once. */
+export async function mapLimited<T, R>(items: readonly T[], limit: number, run: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (let i = next++; i < items.length; i = next++) results[i] = await run(items[i] as T);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
 
 export const sqliteUrl = (dir: string): string => `sqlite:${join(dir, 'broker.db')}`;
 export const PASSWORD = 'correct horse battery';
@@ -69,7 +91,7 @@ export async function freshTarget(backend: Backend): Promise<Target> {
 
 /** Runs `broker export --out file` on `url` (asserting success); the document. */
 export async function exportTo(url: string, file: string): Promise<string> {
-  const r = await runBroker(['export', '--out', file], { DATABASE_URL: url });
+  const r = await runCommand(['export', '--out', file], { DATABASE_URL: url });
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /exported \d+ users, \d+ events/);
   return readFileSync(file, 'utf8');
@@ -77,7 +99,7 @@ export async function exportTo(url: string, file: string): Promise<string> {
 
 /** Runs `broker import file` into `url`. */
 export function importFrom(url: string, file: string): Promise<RunResult> {
-  return runBroker(['import', file], { DATABASE_URL: url });
+  return runCommand(['import', file], { DATABASE_URL: url });
 }
 
 /** A valid export of one user and `events` released events of one name, as lines. */
