@@ -123,6 +123,15 @@ export interface RetentionParams {
   timeoutMs: number;
 }
 
+export interface DumpParams {
+  /** Events in the database exported and imported (1 % of them pending). */
+  events: number;
+  users: number;
+  /** Distinct event names (= latest rows). */
+  names: number;
+  timeoutMs: number;
+}
+
 export interface BenchParams {
   mode: 'full' | 'quick';
   /** Before each run, wait at most this long for other processes to use < 15 % of a core (0: don't). */
@@ -136,6 +145,7 @@ export interface BenchParams {
   rules: RulesParams;
   auth: AuthParams;
   retention: RetentionParams;
+  dump: DumpParams;
 }
 
 const FULL: BenchParams = {
@@ -192,6 +202,7 @@ const FULL: BenchParams = {
   rules: { subscribers: 5000, burstMessages: 500, bursts: 2, burstConnections: 8, workers: 2, timeoutMs: 400_000 },
   auth: { tokens: 1000, revoked: 10_000, iterations: 1_000_000 },
   retention: { versions: 100_000, idleS: 5, timeoutMs: 400_000 },
+  dump: { events: 1_000_000, users: 1000, names: 1000, timeoutMs: 1_800_000 },
 };
 
 const QUICK: BenchParams = {
@@ -248,6 +259,7 @@ const QUICK: BenchParams = {
   rules: { subscribers: 200, burstMessages: 100, bursts: 1, burstConnections: 4, workers: 1, timeoutMs: 90_000 },
   auth: { tokens: 100, revoked: 1000, iterations: 100_000 },
   retention: { versions: 2000, idleS: 2, timeoutMs: 90_000 },
+  dump: { events: 20_000, users: 50, names: 100, timeoutMs: 120_000 },
 };
 
 export function benchParams(quick: boolean): BenchParams {

@@ -2,9 +2,9 @@
  * Broker benchmark suite: `npm run bench` (or `npx tsx bench/run.ts`). See bench/README.md.
  *
  *   --quick                  small, fast parameters (CI smoke, well under 2 minutes)
- *   --only fanout,inserts    scenarios: fanout, connections, inserts, lateness, storm, multinode, rules, auth, retention
+ *   --only fanout,inserts    scenarios: fanout, connections, inserts, lateness, storm, multinode, rules, auth, retention, dump
  *   --target both            broker | baseline | both
- *   --postgres URL           PostgreSQL admin URL (loopback) for inserts on PostgreSQL and multinode;
+ *   --postgres URL           PostgreSQL admin URL (loopback) for inserts and dump on PostgreSQL and multinode;
  *                            the suite creates and drops its own databases there. Also
  *                            BENCH_POSTGRES_URL; default postgres://postgres@127.0.0.1:5432/postgres
  *                            when it answers. --postgres-url is an alias; --no-postgres: none
@@ -22,6 +22,7 @@ import { DEFAULT_POSTGRES_URL, isLoopbackUrl, type PostgresInfo, type PostgresSo
 import { buildRows, type RunResult, readmeHeader, readmeRow, renderTable, type ScenarioResult, writeResults } from './report.js';
 import { type Scenario, type ScenarioContext, Collector, type ScenarioName } from './scenario-types.js';
 import { connections } from './scenarios/connections.js';
+import { dump } from './scenarios/dump.js';
 import { fanout } from './scenarios/fanout.js';
 import { inserts } from './scenarios/inserts.js';
 import { lateness } from './scenarios/lateness.js';
@@ -32,7 +33,7 @@ import { retention } from './scenarios/retention.js';
 import { rules } from './scenarios/rules.js';
 import { REPO_ROOT, ServerProcess, type TargetName } from './server-process.js';
 
-const SCENARIOS: Scenario[] = [fanout, connections, inserts, lateness, loginStorm, multinode, rules, auth, retention];
+const SCENARIOS: Scenario[] = [fanout, connections, inserts, lateness, loginStorm, multinode, rules, auth, retention, dump];
 
 /** Other processes may use this much of one core, at most, while a run measures. */
 const QUIET_PCT = 15;
@@ -50,7 +51,7 @@ interface Options {
 
 function usage(): string {
   return [
-    'usage: tsx bench/run.ts [--quick] [--only fanout,connections,inserts,lateness,storm,multinode,rules,auth,retention]',
+    'usage: tsx bench/run.ts [--quick] [--only fanout,connections,inserts,lateness,storm,multinode,rules,auth,retention,dump]',
     '                        [--target broker|baseline|both] [--postgres ADMIN_URL | --no-postgres] [--strict] [--out DIR]',
     `  PostgreSQL admin URL: --postgres (alias --postgres-url), else BENCH_POSTGRES_URL, else ${DEFAULT_POSTGRES_URL}`,
   ].join('\n');
@@ -239,9 +240,9 @@ async function main(): Promise<void> {
   log(`Broker bench, ${params.mode} mode, targets ${options.targets.join(' + ')}, scenarios ${options.only.join(', ')}`);
   log(`${shortMachine(machine)}; commit ${git.commit}${git.dirty ? ' (dirty)' : ''}`);
   const selected = SCENARIOS.filter((s) => options.only.includes(s.name));
-  // Only Broker runs use PostgreSQL (inserts and retention on PostgreSQL, multinode): probe it only then.
+  // Only Broker runs use PostgreSQL (inserts, retention and dump on PostgreSQL, multinode): probe it only then.
   const wantsPostgres =
-    options.targets.includes('broker') && selected.some((s) => s.name === 'inserts' || s.name === 'retention' || s.requiresPostgres === true);
+    options.targets.includes('broker') && selected.some((s) => s.name === 'inserts' || s.name === 'retention' || s.name === 'dump' || s.requiresPostgres === true);
   const postgres: PostgresInfo = wantsPostgres
     ? await probePostgres(options.postgresUrl, options.postgresSource)
     : { adminUrl: options.postgresUrl, source: options.postgresSource, available: false, detail: 'not needed by the selected runs' };

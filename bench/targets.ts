@@ -50,6 +50,11 @@ export function targetFor(key: string, params: BenchParams): TargetSpec | null {
       return { kind: 'abs', op: '<=', value: 1.5 };
     case 'auth.check_us':
       return { kind: 'abs', op: '<=', value: 2 };
+    case 'dump.sqlite.import.peak_rss_mb':
+    case 'dump.sqlite.export.peak_rss_mb':
+    case 'dump.pg.import.peak_rss_mb':
+    case 'dump.pg.export.peak_rss_mb':
+      return { kind: 'abs', op: '<=', value: 150 };
     default:
       return null;
   }

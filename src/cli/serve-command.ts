@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { RulesError } from '../access/rules.js';
-import { createBroker } from '../app.js';
+import type { Broker } from '../app.js';
 import { COMMAND_SUMMARIES, helpText } from '../config/help-text.js';
 import { loadConfig } from '../config/load-config.js';
 import { createLogger } from '../logger.js';
@@ -35,7 +35,10 @@ export const serveCommand: Command = {
     }
     const config = loaded.config;
     const log = createLogger(config.logLevel);
-    let broker: Awaited<ReturnType<typeof createBroker>>;
+    // Loaded here, not at the top: the server's modules (~35 MB of RSS) are not the other
+    // commands' to carry, and export and import must stay small for a million events.
+    const { createBroker } = await import('../app.js');
+    let broker: Broker;
     try {
       broker = await createBroker(config, log);
     } catch (error) {

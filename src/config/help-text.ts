@@ -4,6 +4,10 @@ import { settings } from './settings.js';
 export const COMMAND_SUMMARIES = {
   serve: 'run the server (the default when no command is given)',
   users: 'manage users and roles: add, list, disable, enable, roles, passwd (`broker users --help`)',
+  backup: 'copy the SQLite database to FILE while Broker runs (`broker backup FILE`)',
+  restore: 'put a backup back in place of the SQLite database, Broker stopped (`broker restore FILE`)',
+  export: 'write the whole database, either backend, as an NDJSON export (`broker export [--out FILE]`)',
+  import: 'load an export into an empty database of either backend (`broker import FILE|-`)',
 } as const;
 
 /** `broker --help`, generated from the settings table so it never drifts from the code. */

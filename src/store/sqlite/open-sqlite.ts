@@ -20,6 +20,8 @@ export interface SqliteConnection {
   prepare<P extends unknown[] = unknown[], R = unknown>(source: string): SqliteStatement<P, R>;
   transaction<F extends Parameters<Database.Database['transaction']>[0]>(fn: F): Database.Transaction<F>;
   exec(source: string): void;
+  /** A transaction is open (BEGIN without COMMIT or ROLLBACK yet). */
+  readonly inTransaction: boolean;
   close(): void;
 }
 
@@ -46,21 +48,36 @@ function retain<T extends object>(o: T): T {
   return o;
 }
 
+export interface OpenOptions {
+  /** Refuse a path where there is no file (SQLite would create one). */
+  readonly fileMustExist?: boolean;
+  /**
+   * Broker's settings (the default): the folder created, WAL, synchronous=FULL, a 5 s busy
+   * timeout. Tools that must not change a file's journal mode (restore, import, backups) pass
+   * false and set what they need with exec().
+   */
+  readonly brokerSettings?: boolean;
+}
+
 /**
  * A connection with Broker's settings: WAL (readers never wait for the writer), and
  * synchronous=FULL so that a commit is on disk — surviving a crash or a power cut — before
  * anything it holds is acknowledged.
  */
-export function openSqlite(path: string): SqliteConnection {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  const db = retain(new Database(path));
-  db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000');
+export function openSqlite(path: string, options: OpenOptions = {}): SqliteConnection {
+  const settings = options.brokerSettings ?? true;
+  if (settings && path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const db = retain(new Database(path, { fileMustExist: options.fileMustExist ?? false }));
+  if (settings) db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000');
   return {
     prepare: <P extends unknown[] = unknown[], R = unknown>(source: string): SqliteStatement<P, R> =>
       retain(db.prepare<P, R>(source)),
     transaction: (fn) => db.transaction(fn),
     exec: (source) => {
       db.exec(source);
+    },
+    get inTransaction() {
+      return db.inTransaction;
     },
     close: () => {
       db.close();
