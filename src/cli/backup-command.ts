@@ -7,7 +7,7 @@ import { formatBytes, onePositional, sqlitePathFor, toDataCliError } from './dat
 const HELP = `Usage: broker backup FILE [options]
 
 Copies the SQLite database of DATABASE_URL to FILE while Broker runs and takes inserts, with
-SQLite's online backup: one consistent snapshot holding everything committed before the command
+SQLite's online copy (VACUUM INTO): one consistent snapshot holding everything committed before the command
 started. FILE is written under a temporary name beside it, synced to disk, then renamed: it is
 never half-written, and an existing FILE is replaced. Put it back with \`broker restore FILE\`.
 The signing key is not in the database: keep SECRET (or <data dir>/secret) as well.
