@@ -222,6 +222,25 @@ describe('HTTP/2: stream tokens, caps and shutdown', () => {
     }
   });
 
+  test('MAX_STREAMS_PER_IP counts HTTP/2 streams by the client address, across connections', async () => {
+    const b = await startBroker({ TLS_CERT: certPath, TLS_KEY: keyPath, MAX_STREAMS_PER_IP: '2' });
+    const sessions = [await connectH2(b.url, ca.ca), await connectH2(b.url, ca.ca)];
+    try {
+      const [one, two] = sessions as [ClientHttp2Session, ClientHttp2Session];
+      const held = [new H2SseStream(one, '/events'), new H2SseStream(two, '/events')];
+      for (const s of held) await s.waitFor(() => s.status === 200, 10_000, 'the stream to open');
+      for (const session of sessions) {
+        const refused = new H2SseStream(session, '/events');
+        await refused.waitForOutcome();
+        assert.equal(refused.status, 429);
+        assert.match(refused.body, /"code":"too_many_streams"/);
+      }
+    } finally {
+      for (const s of sessions) s.destroy();
+      await b.close();
+    }
+  });
+
   test('close() ends HTTP/2 streams cleanly and sends GOAWAY, without waiting for SHUTDOWN_TIMEOUT', async () => {
     const b = await startBroker({ TLS_CERT: certPath, TLS_KEY: keyPath, SHUTDOWN_TIMEOUT: '30' });
     const busy = await connectH2(b.url, ca.ca);
