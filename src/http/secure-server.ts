@@ -59,11 +59,6 @@ export class SecureServer {
     });
   }
 
-  /** HTTP/2 connections open now. */
-  get sessionCount(): number {
-    return this.sessions.size;
-  }
-
   /** New certificate and key for new connections; open connections keep theirs (and their streams). */
   reload(credentials: TlsCredentials): void {
     this.server.setSecureContext({ cert: credentials.cert, key: credentials.key });
