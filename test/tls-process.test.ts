@@ -3,7 +3,7 @@ import { copyFileSync, existsSync, writeFileSync } from 'node:fs';
 import type { ClientHttp2Session } from 'node:http2';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { cleanupProcesses, makeTempDir, runBroker, startBrokerProcess } from './helpers/broker-process.js';
+import { cleanupProcesses, makeTempDir, type RunResult, runBroker, startBrokerProcess } from './helpers/broker-process.js';
 import { makeKey, makeTestCa } from './helpers/certificates.js';
 import { connectH2, H2SseStream, h2Insert, h2SignUp } from './helpers/h2-client.js';
 import { SseClient } from './helpers/sse-client.js';
@@ -34,14 +34,18 @@ describe('TLS: start-up, SIGHUP and SIGTERM of the process', { concurrency: 2 },
       [{ TLS_CERT: good.certPath }, /TLS_CERT \(--tls-cert\) is set but TLS_KEY \(--tls-key\) is not/],
       [{ TLS_KEY: good.keyPath }, /TLS_KEY \(--tls-key\) is set but TLS_CERT \(--tls-cert\) is not/],
     ];
-    // Independent processes, each with its own data directory: run them side by side.
-    const runs = cases.map(([env]) => {
-      const data = makeTempDir();
-      return { data, result: runBroker([], env, { dir: data }) };
-    });
+    // Independent processes, each with its own data directory: a few at a time (each is ~1.5 s
+    // of CPU to start; all seven at once can take a loaded 2-core machine past the timeouts).
+    const results: { data: string; result: PromiseSettledResult<RunResult> }[] = [];
+    for (let i = 0; i < cases.length; i += 3) {
+      const batch = cases.slice(i, i + 3).map(([env]) => ({ data: makeTempDir(), env }));
+      const settled = await Promise.allSettled(batch.map(({ data, env }) => runBroker([], env, { dir: data })));
+      batch.forEach(({ data }, j) => results.push({ data, result: settled[j] as PromiseSettledResult<RunResult> }));
+    }
     for (const [i, [env, message]] of cases.entries()) {
-      const { data, result } = runs[i] as (typeof runs)[number];
-      const r = await result;
+      const { data, result } = results[i] as (typeof results)[number];
+      if (result.status === 'rejected') throw result.reason;
+      const r = result.value;
       const what = JSON.stringify(env);
       assert.equal(r.code, 2, `${what}: ${r.stderr}`);
       assert.match(r.stderr, message, what);
