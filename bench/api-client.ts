@@ -23,9 +23,10 @@ function parseJsonField(body: string, field: string): string {
   throw new Error(`response has no string "${field}": ${body.slice(0, 200)}`);
 }
 
-export async function createUser(port: number, username: string, password: string): Promise<string> {
+/** `secure`: the server speaks TLS (TLS_CERT), here and below. */
+export async function createUser(port: number, username: string, password: string, secure = false): Promise<string> {
   const body = JSON.stringify({ username, password, info: { bench: true } });
-  const r = await httpOnce(HOST, port, 'POST', '/users', body, '', 30_000);
+  const r = await httpOnce(HOST, port, 'POST', '/users', body, '', 30_000, secure);
   if (r.status < 200 || r.status > 299) throw new Error(`POST /users → ${r.status} ${r.body.slice(0, 200)}`);
   return parseJsonField(r.body, 'id');
 }
@@ -37,9 +38,9 @@ export async function login(conn: RawHttpConnection, username: string, password:
 }
 
 /** Creates a user and returns a token for it. */
-export async function userToken(port: number, username: string, password = 'bench-password-1'): Promise<string> {
-  await createUser(port, username, password);
-  const conn = new RawHttpConnection(HOST, port);
+export async function userToken(port: number, username: string, password = 'bench-password-1', secure = false): Promise<string> {
+  await createUser(port, username, password, secure);
+  const conn = new RawHttpConnection(HOST, port, 30_000, secure);
   try {
     return await login(conn, username, password);
   } finally {
@@ -48,9 +49,9 @@ export async function userToken(port: number, username: string, password = 'benc
 }
 
 /** GET /health on a fresh connection: its status, or the error code when it could not connect. */
-export async function healthStatus(port: number, timeoutMs = 5_000): Promise<string> {
+export async function healthStatus(port: number, timeoutMs = 5_000, secure = false): Promise<string> {
   try {
-    const r = await httpOnce(HOST, port, 'GET', '/health', null, '', timeoutMs);
+    const r = await httpOnce(HOST, port, 'GET', '/health', null, '', timeoutMs, secure);
     return String(r.status);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;

@@ -132,6 +132,20 @@ export interface DumpParams {
   timeoutMs: number;
 }
 
+export interface Http2Params {
+  /** Subscribers on each of the three servers (HTTP/1.1 in clear, over TLS, HTTP/2 over TLS). */
+  subscribers: number;
+  /** HTTP/2 streams per connection: the EventSources of one page. */
+  streamsPerSession: number;
+  burstMessages: number;
+  burstConnections: number;
+  /** Fixed publish rate (msg/s, open loop) and its duration. */
+  ratePerSecond: number;
+  rateSeconds: number;
+  workers: number;
+  timeoutMs: number;
+}
+
 export interface BenchParams {
   mode: 'full' | 'quick';
   /** Before each run, wait at most this long for other processes to use < 15 % of a core (0: don't). */
@@ -146,6 +160,7 @@ export interface BenchParams {
   auth: AuthParams;
   retention: RetentionParams;
   dump: DumpParams;
+  http2: Http2Params;
 }
 
 const FULL: BenchParams = {
@@ -203,6 +218,16 @@ const FULL: BenchParams = {
   auth: { tokens: 1000, revoked: 10_000, iterations: 1_000_000 },
   retention: { versions: 100_000, idleS: 5, timeoutMs: 400_000 },
   dump: { events: 1_000_000, users: 1000, names: 1000, timeoutMs: 1_800_000 },
+  http2: {
+    subscribers: 5000,
+    streamsPerSession: 10,
+    burstMessages: 500,
+    burstConnections: 8,
+    ratePerSecond: 10,
+    rateSeconds: 10,
+    workers: 2,
+    timeoutMs: 600_000,
+  },
 };
 
 const QUICK: BenchParams = {
@@ -260,6 +285,16 @@ const QUICK: BenchParams = {
   auth: { tokens: 100, revoked: 1000, iterations: 100_000 },
   retention: { versions: 2000, idleS: 2, timeoutMs: 90_000 },
   dump: { events: 20_000, users: 50, names: 100, timeoutMs: 120_000 },
+  http2: {
+    subscribers: 200,
+    streamsPerSession: 10,
+    burstMessages: 100,
+    burstConnections: 4,
+    ratePerSecond: 20,
+    rateSeconds: 2,
+    workers: 2,
+    timeoutMs: 150_000,
+  },
 };
 
 export function benchParams(quick: boolean): BenchParams {

@@ -52,8 +52,9 @@ export class Publisher {
     readonly event: string,
   ) {}
 
-  static async open(port: number, jwt: string, event: string, connections: number): Promise<Publisher> {
-    const conns = Array.from({ length: connections }, () => new RawHttpConnection(HOST, port, 30_000));
+  /** `secure`: HTTP/1.1 over TLS, to a Broker with TLS_CERT. */
+  static async open(port: number, jwt: string, event: string, connections: number, secure = false): Promise<Publisher> {
+    const conns = Array.from({ length: connections }, () => new RawHttpConnection(HOST, port, 30_000, secure));
     await Promise.all(conns.map((c) => c.open()));
     return new Publisher(conns, authHeader(jwt), event);
   }

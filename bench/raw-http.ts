@@ -1,9 +1,11 @@
 /**
  * Minimal keep-alive HTTP/1.1 client on one raw socket, one request at a time. It is far cheaper
  * per request than node:http's client, so the load generator does not become the bottleneck of
- * the insert and publish figures.
+ * the insert and publish figures. `secure`: over TLS (a Broker with TLS_CERT; the bench's own
+ * self-signed certificate is not verified).
  */
 import net from 'node:net';
+import tls from 'node:tls';
 
 export interface HttpResponse {
   status: number;
@@ -30,6 +32,7 @@ export class RawHttpConnection {
     readonly host: string,
     readonly port: number,
     readonly timeoutMs = 30_000,
+    readonly secure = false,
   ) {}
 
   /** Connects now (otherwise the first request connects). */
@@ -41,7 +44,9 @@ export class RawHttpConnection {
     if (this.socket !== null && !this.socket.destroyed) return Promise.resolve(this.socket);
     if (this.connecting !== null) return this.connecting;
     this.connecting = new Promise<net.Socket>((resolve, reject) => {
-      const s = net.connect({ host: this.host, port: this.port });
+      const s = this.secure
+        ? tls.connect({ host: this.host, port: this.port, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] })
+        : net.connect({ host: this.host, port: this.port });
       s.setNoDelay(true);
       s.setTimeout(this.timeoutMs);
       const onError = (err: Error): void => {
@@ -49,7 +54,7 @@ export class RawHttpConnection {
         reject(err);
       };
       s.once('error', onError);
-      s.once('connect', () => {
+      s.once(this.secure ? 'secureConnect' : 'connect', () => {
         s.off('error', onError);
         this.connecting = null;
         this.socket = s;
@@ -162,8 +167,9 @@ export async function httpOnce(
   body: string | null = null,
   headers = '',
   timeoutMs = 10_000,
+  secure = false,
 ): Promise<HttpResponse> {
-  const c = new RawHttpConnection(host, port, timeoutMs);
+  const c = new RawHttpConnection(host, port, timeoutMs, secure);
   try {
     return await c.request(method, path, body, headers);
   } finally {

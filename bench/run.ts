@@ -2,7 +2,7 @@
  * Broker benchmark suite: `npm run bench` (or `npx tsx bench/run.ts`). See bench/README.md.
  *
  *   --quick                  small, fast parameters (CI smoke, well under 2 minutes)
- *   --only fanout,inserts    scenarios: fanout, connections, inserts, lateness, storm, multinode, rules, auth, retention, dump
+ *   --only fanout,inserts    scenarios: fanout, connections, inserts, lateness, storm, multinode, rules, auth, retention, dump, http2
  *   --target both            broker | baseline | both
  *   --postgres URL           PostgreSQL admin URL (loopback) for inserts and dump on PostgreSQL and multinode;
  *                            the suite creates and drops its own databases there. Also
@@ -24,6 +24,7 @@ import { type Scenario, type ScenarioContext, Collector, type ScenarioName } fro
 import { connections } from './scenarios/connections.js';
 import { dump } from './scenarios/dump.js';
 import { fanout } from './scenarios/fanout.js';
+import { http2 } from './scenarios/http2.js';
 import { inserts } from './scenarios/inserts.js';
 import { lateness } from './scenarios/lateness.js';
 import { loginStorm } from './scenarios/login-storm.js';
@@ -33,7 +34,7 @@ import { retention } from './scenarios/retention.js';
 import { rules } from './scenarios/rules.js';
 import { REPO_ROOT, ServerProcess, type TargetName } from './server-process.js';
 
-const SCENARIOS: Scenario[] = [fanout, connections, inserts, lateness, loginStorm, multinode, rules, auth, retention, dump];
+const SCENARIOS: Scenario[] = [fanout, connections, inserts, lateness, loginStorm, multinode, rules, auth, retention, dump, http2];
 
 /** Other processes may use this much of one core, at most, while a run measures. */
 const QUIET_PCT = 15;
@@ -51,7 +52,7 @@ interface Options {
 
 function usage(): string {
   return [
-    'usage: tsx bench/run.ts [--quick] [--only fanout,connections,inserts,lateness,storm,multinode,rules,auth,retention,dump]',
+    'usage: tsx bench/run.ts [--quick] [--only fanout,connections,inserts,lateness,storm,multinode,rules,auth,retention,dump,http2]',
     '                        [--target broker|baseline|both] [--postgres ADMIN_URL | --no-postgres] [--strict] [--out DIR]',
     `  PostgreSQL admin URL: --postgres (alias --postgres-url), else BENCH_POSTGRES_URL, else ${DEFAULT_POSTGRES_URL}`,
   ].join('\n');

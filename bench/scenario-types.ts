@@ -2,7 +2,7 @@ import type { BenchParams } from './config.js';
 import type { PostgresInfo } from './postgres.js';
 import type { LaunchOptions, ServerProcess, TargetName } from './server-process.js';
 
-export type ScenarioName = 'fanout' | 'connections' | 'inserts' | 'lateness' | 'storm' | 'multinode' | 'rules' | 'auth' | 'retention' | 'dump';
+export type ScenarioName = 'fanout' | 'connections' | 'inserts' | 'lateness' | 'storm' | 'multinode' | 'rules' | 'auth' | 'retention' | 'dump' | 'http2';
 
 /** One measured number of one run (broker or baseline). */
 export interface Figure {

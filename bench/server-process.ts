@@ -34,6 +34,8 @@ export interface LaunchOptions {
   secret?: string;
   /** More environment variables (Broker ignores the baseline's LOOP_MONITOR). */
   extraEnv?: Record<string, string>;
+  /** Certificate and key (TLS_CERT, TLS_KEY): Broker serves HTTPS, HTTP/2 and HTTP/1.1. Broker only. */
+  tls?: { certPath: string; keyPath: string };
 }
 
 let baselineBuild: string | null = null;
@@ -82,6 +84,8 @@ export class ServerProcess {
     private readonly child: ChildProcess,
     readonly port: number,
     private readonly tempDir: string,
+    /** Speaks TLS (launched with `tls`). */
+    readonly secure: boolean,
   ) {
     const keep = (data: Buffer): void => {
       for (const line of data.toString('utf8').split('\n')) {
@@ -139,7 +143,9 @@ export class ServerProcess {
       // cap (a fairness guard for real clients) would refuse most of them.
       MAX_STREAMS_PER_IP: '0',
       ...options.extraEnv,
+      ...(options.tls ? { TLS_CERT: options.tls.certPath, TLS_KEY: options.tls.keyPath } : {}),
     });
+    if (options.tls && target !== 'broker') throw new Error('only Broker serves TLS');
     let script: string;
     if (target === 'broker') {
       if (!fs.existsSync(BROKER_ENTRY)) throw new Error(`${BROKER_ENTRY} is missing: run \`npm run build\` first`);
@@ -148,11 +154,11 @@ export class ServerProcess {
       script = await baselineScript();
     }
     const child = trackChild(spawn(process.execPath, [script], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] }));
-    const server = new ServerProcess(target, child, port, tempDir);
+    const server = new ServerProcess(target, child, port, tempDir, options.tls !== undefined);
     const until = clockMs() + 30_000;
     while (clockMs() < until) {
       if (!server.alive()) break;
-      if ((await healthStatus(port, 2_000)) === '200') return server;
+      if ((await healthStatus(port, 2_000, server.secure)) === '200') return server;
       await sleep(100);
     }
     const why = server.alive() ? 'GET /health did not answer 200 within 30 s' : `it exited (${server.exitInfo})`;

@@ -51,6 +51,17 @@ export class SseParser {
 
   constructor(private readonly sink: SseSink) {}
 
+  /**
+   * For a response whose head came apart from its body (HTTP/2: the headers frame): `push` then
+   * takes body bytes only, unframed (HTTP/2 has no chunked encoding).
+   */
+  startBody(status: number): void {
+    this.inBody = true;
+    this.status = status;
+    this.sink.onHead(status, status === 200 ? '' : `:status ${status}`);
+    if (status !== 200) this.state = ENDED;
+  }
+
   push(input: Buffer): void {
     let chunk = input;
     let pos = 0;

@@ -1,11 +1,15 @@
 /**
- * Child process holding many SSE subscribers on raw sockets. Forked by SubscriberPool; talks to
- * the parent over IPC only (see worker-protocol.ts) and exits when the IPC channel closes.
+ * Child process holding many SSE subscribers: on raw sockets (HTTP/1.1, in clear or over TLS) or
+ * as streams of HTTP/2 sessions (node:http2, several streams per session). Forked by
+ * SubscriberPool; talks to the parent over IPC only (see worker-protocol.ts) and exits when the
+ * IPC channel closes.
  *
  * Per subscriber it keeps a bitmap of the message counters `n` it received, so it can tell
  * duplicates and gaps, and it records receive − `t` into one fixed histogram per phase `p`.
  */
+import http2, { type ClientHttp2Session } from 'node:http2';
 import net from 'node:net';
+import tls from 'node:tls';
 import { clockMs } from './clock.js';
 import { readNumberField } from './data-fields.js';
 import { type SseSink, SseParser } from './sse-parser.js';
@@ -55,13 +59,11 @@ class Subscriber implements SseSink {
   lastId = -1;
   got = 0;
   open = false;
+  /** Closes the subscriber's connection (HTTP/1.1) or stream (HTTP/2). */
+  close: () => void = () => {};
   private headDone: ((outcome: string, raw: string) => void) | null;
 
-  constructor(
-    readonly socket: net.Socket,
-    capacity: number,
-    onHead: (outcome: string, raw: string) => void,
-  ) {
+  constructor(capacity: number, onHead: (outcome: string, raw: string) => void) {
     this.parser = new SseParser(this);
     this.seen = new Uint8Array(capacity);
     this.headDone = onHead;
@@ -125,6 +127,24 @@ class Subscriber implements SseSink {
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
 function openOne(spec: ConnectSpec, index: number, done: (outcome: string, raw: string) => void): void {
+  const protocol = spec.protocol ?? 'http1';
+  if (protocol === 'h2') openStream(spec, index, done);
+  else openSocket(spec, index, done, protocol === 'http1-tls');
+}
+
+/** Counts the end of an open stream: a drop unless the worker is closing. */
+function closed(sub: Subscriber): void {
+  sub.settle('closed', '');
+  subscribers.delete(sub);
+  if (sub.open) {
+    sub.open = false;
+    openStreams -= 1;
+    if (!closing) totals.dropped += 1;
+  }
+}
+
+/** One HTTP/1.1 stream on its own connection, in clear or over TLS (the bench's certificate is not verified). */
+function openSocket(spec: ConnectSpec, index: number, done: (outcome: string, raw: string) => void, secure: boolean): void {
   let sub: Subscriber | null = null;
   const onread = {
     buffer: READ_BUFFER,
@@ -136,26 +156,27 @@ function openOne(spec: ConnectSpec, index: number, done: (outcome: string, raw: 
         parser.push(READ_BUFFER.subarray(0, bytes));
       } catch (err) {
         sub.settle('parse-error', String(err));
-        sub.socket.destroy();
+        sub.close();
         return false;
       }
       if (parser.status !== 0) clearTimeout(timer);
-      if (parser.status !== 0 && parser.status !== 200) sub.socket.destroy();
+      if (parser.status !== 0 && parser.status !== 200) sub.close();
       return true;
     },
   };
-  const socket =
-    spec.localAddress === null
-      ? net.connect({ host: spec.host, port: spec.port, onread })
-      : net.connect({ host: spec.host, port: spec.port, localAddress: spec.localAddress, onread });
-  const current = new Subscriber(socket, spec.capacity, done);
+  const options: net.TcpNetConnectOpts = { host: spec.host, port: spec.port, onread, ...(spec.localAddress === null ? {} : { localAddress: spec.localAddress }) };
+  const socket = secure
+    ? tls.connect({ ...options, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] } as tls.ConnectionOptions & net.TcpNetConnectOpts)
+    : net.connect(options);
+  const current = new Subscriber(spec.capacity, done);
+  current.close = () => socket.destroy();
   sub = current;
   subscribers.add(current);
   const timer = setTimeout(() => {
     current.settle('timeout', '');
     socket.destroy();
   }, spec.headTimeoutMs);
-  socket.on('connect', () => {
+  socket.on(secure ? 'secureConnect' : 'connect', () => {
     const own = spec.requests?.[index];
     const path = own?.path ?? spec.path;
     socket.write(`GET ${path} HTTP/1.1\r\nHost: ${spec.host}:${spec.port}\r\nAccept: text/event-stream\r\n${own?.headers ?? ''}\r\n`);
@@ -165,13 +186,83 @@ function openOne(spec: ConnectSpec, index: number, done: (outcome: string, raw: 
   });
   socket.on('close', () => {
     clearTimeout(timer);
-    current.settle('closed', '');
+    closed(current);
+  });
+}
+
+/**
+ * Flow-control windows of the HTTP/2 sessions, in bytes: a browser's (Chrome: 6 MiB per stream,
+ * 15 MiB per connection), not Node's default 64 KiB for both, which would throttle a burst to a
+ * window update per 64 KiB on each session.
+ */
+const H2_STREAM_WINDOW = 6 * 1024 * 1024;
+const H2_SESSION_WINDOW = 15 * 1024 * 1024;
+/** This worker's HTTP/2 sessions by number (stream index ÷ streams per session). */
+const sessions = new Map<number, ClientHttp2Session>();
+
+function sessionFor(spec: ConnectSpec, index: number): ClientHttp2Session {
+  const key = Math.floor(index / Math.max(1, spec.streamsPerSession ?? 1));
+  let session = sessions.get(key);
+  if (session === undefined || session.closed || session.destroyed) {
+    const opened = http2.connect(`https://${spec.host}:${spec.port}`, {
+      rejectUnauthorized: false,
+      settings: { initialWindowSize: H2_STREAM_WINDOW },
+      ...(spec.localAddress === null ? {} : { localAddress: spec.localAddress }),
+    });
+    opened.on('connect', () => opened.setLocalWindowSize(H2_SESSION_WINDOW));
+    // A session error closes its streams, which count it (as a drop when not closing).
+    opened.on('error', () => {});
+    opened.once('close', () => {
+      if (sessions.get(key) === opened) sessions.delete(key);
+    });
+    sessions.set(key, opened);
+    session = opened;
+  }
+  return session;
+}
+
+/** One stream on a shared HTTP/2 session. */
+function openStream(spec: ConnectSpec, index: number, done: (outcome: string, raw: string) => void): void {
+  const own = spec.requests?.[index];
+  const headers: http2.OutgoingHttpHeaders = { ':path': own?.path ?? spec.path, accept: 'text/event-stream' };
+  for (const line of (own?.headers ?? '').split('\r\n')) {
+    const colon = line.indexOf(':');
+    if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+  }
+  const current = new Subscriber(spec.capacity, done);
+  subscribers.add(current);
+  let stream: http2.ClientHttp2Stream;
+  try {
+    stream = sessionFor(spec, index).request(headers);
+  } catch (err) {
+    current.settle(err instanceof Error ? err.message : 'error', '');
     subscribers.delete(current);
-    if (current.open) {
-      current.open = false;
-      openStreams -= 1;
-      if (!closing) totals.dropped += 1;
+    return;
+  }
+  current.close = () => stream.close(http2.constants.NGHTTP2_CANCEL);
+  const timer = setTimeout(() => {
+    current.settle('timeout', '');
+    stream.close(http2.constants.NGHTTP2_CANCEL);
+  }, spec.headTimeoutMs);
+  stream.on('response', (h) => {
+    clearTimeout(timer);
+    const status = Number(h[':status']) || 0;
+    current.parser.startBody(status);
+    if (status !== 200) stream.close(http2.constants.NGHTTP2_CANCEL);
+  });
+  stream.on('data', (chunk: Buffer) => {
+    readAt = clockMs();
+    try {
+      current.parser.push(chunk);
+    } catch (err) {
+      current.settle('parse-error', String(err));
+      stream.close(http2.constants.NGHTTP2_CANCEL);
     }
+  });
+  stream.on('error', (err: NodeJS.ErrnoException) => current.settle(err.code ?? 'error', ''));
+  stream.on('close', () => {
+    clearTimeout(timer);
+    closed(current);
   });
 }
 
@@ -278,7 +369,8 @@ process.on('message', (raw: unknown) => {
     send({ type: 'report', seq: raw.seq, report: report(raw.expected) });
   } else {
     closing = true;
-    for (const sub of subscribers) sub.socket.destroy();
+    for (const sub of subscribers) sub.close();
+    for (const session of sessions.values()) session.destroy();
     send({ type: 'closed', seq: raw.seq });
   }
 });
@@ -286,7 +378,8 @@ process.on('message', (raw: unknown) => {
 process.on('disconnect', () => {
   clearInterval(ticker);
   closing = true;
-  for (const sub of subscribers) sub.socket.destroy();
+  for (const sub of subscribers) sub.close();
+  for (const session of sessions.values()) session.destroy();
   process.exit(0);
 });
 

@@ -3,9 +3,19 @@ import type { SparseHistogram } from './stats.js';
 /** Number of latency phases a worker keeps apart (the `p` field of a payload). */
 export const PHASES = 4;
 
+/**
+ * How a subscriber reaches the server: HTTP/1.1 on a raw socket (one connection per stream), the
+ * same over TLS, or HTTP/2 over TLS with `streamsPerSession` streams on each connection.
+ */
+export type StreamProtocol = 'http1' | 'http1-tls' | 'h2';
+
 export interface ConnectSpec {
   host: string;
   port: number;
+  /** Default: 'http1'. */
+  protocol?: StreamProtocol;
+  /** HTTP/2 only: streams opened on each connection (the last connection of a worker may hold fewer). */
+  streamsPerSession?: number;
   /** Request path, e.g. `/events?event=fan_x`. */
   path: string;
   /**

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { RulesError } from '../access/rules.js';
 import type { Broker } from '../app.js';
 import { COMMAND_SUMMARIES, helpText } from '../config/help-text.js';
+import { TlsError } from '../http/tls-credentials.js';
 import { loadConfig } from '../config/load-config.js';
 import { createLogger } from '../logger.js';
 import { StorageOpenError } from '../store/storage-health.js';
@@ -15,7 +16,8 @@ export function packageVersion(): string {
 
 /**
  * `broker` / `broker serve`: configuration, listen, signals. SIGTERM and SIGINT shut down
- * gracefully (exit 0); SIGHUP reloads the RULES file (an invalid one keeps the old rules).
+ * gracefully (exit 0); SIGHUP reloads the RULES file and the TLS certificate and key (an invalid
+ * one keeps what is in effect).
  */
 export const serveCommand: Command = {
   name: 'serve',
@@ -44,6 +46,7 @@ export const serveCommand: Command = {
     } catch (error) {
       if (error instanceof RulesError) throw new CliError(`invalid rules: ${error.message}`, EXIT.usage);
       if (error instanceof StorageOpenError) throw new CliError(error.message, EXIT.usage);
+      if (error instanceof TlsError) throw new CliError(`invalid TLS certificate or key: ${error.message}`, EXIT.usage);
       throw error;
     }
 
@@ -71,13 +74,25 @@ export const serveCommand: Command = {
       } catch (error) {
         log.error({ err: error }, 'the new rules are invalid; keeping the rules in effect');
       }
+      try {
+        const certificate = broker.reloadTls();
+        if (certificate) log.info({ certificate }, 'reloaded the TLS certificate and key; new connections use them');
+        if (certificate?.expired) log.warn({ certificate }, 'the TLS certificate has expired');
+      } catch (error) {
+        log.error({ err: error }, 'the new TLS certificate or key is invalid; keeping the certificate in use');
+      }
     });
 
     const address = await broker.listen();
     const url = address.replace('://0.0.0.0:', '://localhost:').replace('://[::]:', '://localhost:');
     // Where it listens is printed at any level but silent: scripts and people wait for this line.
     const startup = config.logLevel === 'silent' ? log : log.child({}, { level: 'info' });
-    startup.info({ url, database: config.databaseUrl.kind, rules: config.rules ?? 'default' }, 'Broker listening');
+    const certificate = broker.certificate;
+    startup.info(
+      { url, database: config.databaseUrl.kind, rules: config.rules ?? 'default', ...(certificate ? { certificate } : {}) },
+      'Broker listening',
+    );
+    if (certificate?.expired) log.warn({ certificate }, 'the TLS certificate has expired: clients will refuse it');
     return undefined;
   },
 };

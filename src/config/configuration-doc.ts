@@ -40,10 +40,19 @@ ${rows.join('\n')}
 - **\`MAX_SUBSCRIBERS\`.** The automatic value reads the process's open-file limit
   (\`/proc/self/limits\`) and keeps 500 descriptors free for the database and ordinary requests,
   so that hitting the limit refuses a stream with 503 instead of failing \`accept()\`.
+- **\`TLS_CERT\`, \`TLS_KEY\`.** Both or neither. With both, Broker serves HTTPS on \`PORT\` (and
+  nothing in clear): HTTP/2 to the clients that offer it (browsers do, by ALPN), HTTP/1.1 to the
+  others. Both files are checked at start-up — readable, a PEM certificate (its chain may follow
+  it), an unencrypted PEM key that belongs to it — and any problem stops Broker with exit status
+  2 and one line naming the file, before the database is opened. \`SIGHUP\` reads them again
+  (after a renewal): new connections get the new certificate, open ones and their streams go on;
+  an invalid new pair is logged and the one in use stays. An expired certificate is served, with
+  a warning in the log.
 - **\`LOGIN_RATE_LIMIT\`.** Counted in fixed one-minute windows per client IP and per username
   (case-insensitive); \`POST /users\` and \`POST /login\` share the counters. Behind a reverse proxy,
   set \`TRUST_PROXY=true\` or every client shares the proxy's IP.
-- **Exit status.** 0 after a clean shutdown (SIGTERM/SIGINT), 2 for invalid configuration,
+- **Exit status.** 0 after a clean shutdown (SIGTERM/SIGINT), 2 for invalid configuration (a
+  setting, the rules file, the TLS certificate or key),
   1 for a fatal error at start-up (e.g. the port is taken or the database cannot be opened).
 `;
 }

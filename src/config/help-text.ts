@@ -33,7 +33,7 @@ export function helpText(): string {
   lines.push('Commands:');
   for (const [name, summary] of Object.entries(COMMAND_SUMMARIES)) lines.push(`  ${name.padEnd(8)} ${summary}`);
   lines.push('');
-  lines.push('Signals: SIGTERM/SIGINT shut down gracefully; SIGHUP reloads the RULES file.');
-  lines.push('Exit status: 0 after a clean shutdown, 2 on invalid configuration or rules, 1 on a fatal error.');
+  lines.push('Signals: SIGTERM/SIGINT shut down gracefully; SIGHUP reloads the RULES file and TLS_CERT/TLS_KEY.');
+  lines.push('Exit status: 0 after a clean shutdown, 2 on invalid configuration, rules or TLS files, 1 on a fatal error.');
   return `${lines.join('\n')}\n`;
 }

@@ -69,4 +69,17 @@ describe('loadConfig', () => {
     const hb = load({ HEARTBEAT_INTERVAL: '0.5' });
     assert.ok(hb.kind === 'config' && hb.config.heartbeatInterval === 0.5);
   });
+
+  test('TLS_CERT and TLS_KEY go together: one without the other is refused, naming both', () => {
+    for (const env of [{ TLS_CERT: 'cert.pem' }, { TLS_KEY: 'key.pem' }] as Record<string, string>[]) {
+      const r = load(env);
+      assert.ok(r.kind === 'invalid', JSON.stringify(env));
+      assert.equal(r.problems.length, 1);
+      assert.match(r.problems[0] ?? '', /^TLS_(CERT|KEY) \(--tls-(cert|key)\) is set but TLS_(KEY|CERT) \(--tls-(key|cert)\) is not/);
+    }
+    const both = load({}, ['--tls-cert', 'cert.pem', '--tls-key', 'key.pem']);
+    assert.ok(both.kind === 'config' && both.config.tlsCert === 'cert.pem' && both.config.tlsKey === 'key.pem');
+    const none = load({});
+    assert.ok(none.kind === 'config' && none.config.tlsCert === undefined && none.config.tlsKey === undefined);
+  });
 });

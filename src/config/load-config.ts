@@ -104,6 +104,14 @@ export function parseSettings(
   if (nodeEnv === 'production' && values.secret === undefined) {
     problems.push('SECRET (--secret) must be set when NODE_ENV=production: a generated secret is for development only');
   }
+  // A certificate without its key (or the reverse) is a half-done TLS set-up: serving plain HTTP
+  // instead would silently drop the encryption the operator asked for.
+  const cert = settings.tlsCert;
+  const key = settings.tlsKey;
+  if ((values.tlsCert === undefined) !== (values.tlsKey === undefined)) {
+    const [given, missing] = values.tlsCert === undefined ? [key, cert] : [cert, key];
+    problems.push(`${given.env} (--${given.flag}) is set but ${missing.env} (--${missing.flag}) is not: HTTPS needs both the certificate and its key`);
+  }
   if (problems.length > 0) return { kind: 'invalid', problems };
   return { kind: 'config', config: Object.freeze(values) as Config };
 }

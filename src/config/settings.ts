@@ -48,6 +48,20 @@ export const settings = {
     doc: 'Address to listen on (use 127.0.0.1 to accept local connections only).',
     parse: nonEmpty,
   }),
+  tlsCert: setting<string>({
+    env: 'TLS_CERT',
+    flag: 'tls-cert',
+    default: undefined,
+    doc: 'PEM file of the server certificate (and its chain). With TLS_KEY: HTTPS, with HTTP/2 and HTTP/1.1 on the same port (ALPN); without both: plain HTTP/1.1. SIGHUP reloads both files.',
+    parse: nonEmpty,
+  }),
+  tlsKey: setting<string>({
+    env: 'TLS_KEY',
+    flag: 'tls-key',
+    default: undefined,
+    doc: 'PEM file of the private key of TLS_CERT (unencrypted; keep it readable by Broker only).',
+    parse: nonEmpty,
+  }),
   origin: setting<readonly string[]>({
     env: 'ORIGIN',
     flag: 'origin',
@@ -218,7 +232,7 @@ export type SettingName = keyof Settings;
 type ValueOf<S> = S extends Setting<infer T> ? T : never;
 
 /** Settings without a default: undefined when not given. */
-type Optional = 'secret' | 'rules';
+type Optional = 'secret' | 'rules' | 'tlsCert' | 'tlsKey';
 
 /** The parsed, frozen configuration. */
 export type Config = { readonly [K in Exclude<SettingName, Optional>]: ValueOf<Settings[K]> } & {

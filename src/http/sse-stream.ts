@@ -2,21 +2,28 @@ import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { SubscriberSink } from '../hub/subscriber-sink.js';
 
-/** Headers every stream gets; proxies must neither buffer nor cache it. */
-const STREAM_HEADERS: OutgoingHttpHeaders = {
+/** Headers every stream gets, over HTTP/1.1 and HTTP/2; proxies must neither buffer nor cache it. */
+export const SSE_HEADERS: OutgoingHttpHeaders = {
   'content-type': 'text/event-stream; charset=utf-8',
   'cache-control': 'no-cache, no-transform',
   'x-accel-buffering': 'no',
+};
+
+/** An HTTP/1.1 stream's headers. */
+const STREAM_HEADERS: OutgoingHttpHeaders = {
+  ...SSE_HEADERS,
   // The body is delimited by the end of the connection (no chunked framing): the socket is the
   // stream's own, and every frame goes to it without Node's per-write response bookkeeping.
   connection: 'close',
 };
 
 /**
- * The SSE writer. Fastify's reply is hijacked and the response head is written by hand, then
- * frames go straight to the socket: Node's ServerResponse costs most of the CPU of a delivery
- * (chunk framing, state checks), and a stream needs none of it. Closing is watched on the
- * socket, never on the request (whose 'close' fires as soon as its empty body is read).
+ * The SSE writer of HTTP/1.1, over TCP or over TLS (the socket is then the TLS socket). Fastify's
+ * reply is hijacked and the response head is written by hand, then frames go straight to the
+ * socket: Node's ServerResponse costs most of the CPU of a delivery (chunk framing, state
+ * checks), and a stream needs none of it. Closing is watched on the socket, never on the request
+ * (whose 'close' fires as soon as its empty body is read). HTTP/2 streams have their own writer
+ * (Http2SseStream): many of them share one connection.
  */
 export class SseStream implements SubscriberSink {
   private readonly socket: Socket;

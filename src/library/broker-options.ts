@@ -2,6 +2,7 @@ import { loadRules } from '../access/load-rules.js';
 import { compileRules, type Rules, RulesError } from '../access/rules.js';
 import { parseSettings } from '../config/load-config.js';
 import { type Config, type SettingName, settings } from '../config/settings.js';
+import { loadTlsCredentials, TlsError } from '../http/tls-credentials.js';
 
 /**
  * Options of the library entry points: the same settings as the environment and flags, in
@@ -11,6 +12,12 @@ import { type Config, type SettingName, settings } from '../config/settings.js';
 export interface BrokerOptions {
   readonly port?: number;
   readonly host?: string;
+  /**
+   * PEM files of the certificate and its key (TLS_CERT, TLS_KEY): startBroker then serves HTTPS
+   * with HTTP/2 and HTTP/1.1. Not for a mounted Broker: the host's server does its TLS.
+   */
+  readonly tlsCert?: string;
+  readonly tlsKey?: string;
   /** One origin, a list, or '*'. */
   readonly origin?: string | readonly string[];
   readonly expiry?: number;
@@ -63,13 +70,26 @@ export interface ResolvedOptions {
   readonly rules: Rules | undefined;
 }
 
+/** The settings of the listening server, which a Broker mounted in a host's server has no use for. */
+const TLS_OPTIONS = ['tlsCert', 'tlsKey'] as const;
+
 /**
  * Validates options (and the environment fallback) into a frozen Config and the rules, or throws
- * BrokerConfigError listing every problem (an invalid rules file or document included).
+ * BrokerConfigError listing every problem (an invalid rules file or document, and certificate
+ * files that cannot serve, included). `mounted`: for brokerFastify and createBrokerHandler, which
+ * refuse TLS options (the host's server does TLS) and ignore TLS_CERT and TLS_KEY in the
+ * environment, as they ignore PORT and HOST.
  */
-export function resolveOptions(options: BrokerOptions | string = {}): ResolvedOptions {
+export function resolveOptions(options: BrokerOptions | string = {}, mounted = false): ResolvedOptions {
   const opts: BrokerOptions = typeof options === 'string' ? { origin: options } : options;
   const problems: string[] = [];
+  if (mounted) {
+    for (const key of TLS_OPTIONS) {
+      if (opts[key] !== undefined) {
+        problems.push(`${key}: a mounted Broker is served by your server, which does TLS (and HTTP/2) itself; the option is for startBroker`);
+      }
+    }
+  }
   const raw: Partial<Record<SettingName, string>> = {};
   let rules: Rules | undefined;
   if (typeof opts.rules === 'object' && opts.rules !== null) {
@@ -91,7 +111,8 @@ export function resolveOptions(options: BrokerOptions | string = {}): ResolvedOp
     else if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') raw[name] = String(value);
     else problems.push(`${key} must be a string, number or boolean`);
   }
-  const loaded = parseSettings(raw, opts.env ?? process.env);
+  const env = opts.env ?? process.env;
+  const loaded = parseSettings(raw, mounted ? withoutTls(env) : env);
   if (loaded.kind === 'invalid') problems.push(...loaded.problems.map(renameForOptions));
   if (loaded.kind === 'config' && rules === undefined && loaded.config.rules !== undefined) {
     // A file: read now, so that a bad one is reported with the other problems.
@@ -102,8 +123,22 @@ export function resolveOptions(options: BrokerOptions | string = {}): ResolvedOp
       problems.push(`rules (RULES): ${error.message}`);
     }
   }
+  if (loaded.kind === 'config' && !mounted && loaded.config.tlsCert !== undefined && loaded.config.tlsKey !== undefined) {
+    // Read now too, so that an unusable certificate is reported with the other problems.
+    try {
+      loadTlsCredentials(loaded.config.tlsCert, loaded.config.tlsKey);
+    } catch (error) {
+      if (!(error instanceof TlsError)) throw error;
+      problems.push(`tlsCert, tlsKey (TLS_CERT, TLS_KEY): ${error.message}`);
+    }
+  }
   if (problems.length > 0 || loaded.kind !== 'config') throw new BrokerConfigError(problems);
   return { config: loaded.config, rules };
+}
+
+function withoutTls(env: Readonly<Record<string, string | undefined>>): Readonly<Record<string, string | undefined>> {
+  const { [settings.tlsCert.env]: _cert, [settings.tlsKey.env]: _key, ...rest } = env;
+  return rest;
 }
 
 /** "PORT (--port) must…" → "port (PORT) must…": name the option the caller wrote. */

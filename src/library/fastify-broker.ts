@@ -18,7 +18,7 @@ export interface MountedBroker extends BrokerHooks {
  * ignored: the host listens.
  */
 export function brokerFastify(options: BrokerOptions | string = {}): MountedBroker {
-  const { config, rules } = resolveOptions(options);
+  const { config, rules } = resolveOptions(options, true);
   let core: BrokerCore | undefined;
   const closed = new AbortController();
   const started = (): BrokerHooks => {

@@ -21,7 +21,8 @@ export async function createBrokerHandler(
   options: BrokerOptions & { readonly prefix?: string } = {},
 ): Promise<BrokerHandler> {
   const { prefix, ...rest } = options;
-  const { config, rules } = resolveOptions(rest);
+  // The host's server listens, with its own TLS if any: \`tlsCert\`/\`tlsKey\` are refused.
+  const { config, rules } = resolveOptions(rest, true);
   const log = createLogger(config.logLevel);
   const core = await createBrokerCore(config, log, { rules });
   let handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;

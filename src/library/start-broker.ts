@@ -5,7 +5,7 @@ import { type BrokerHooks, brokerHooks } from './broker-hooks.js';
 import { type BrokerOptions, resolveOptions } from './broker-options.js';
 
 export interface BrokerHandle extends BrokerHooks {
-  /** e.g. http://127.0.0.1:8080 */
+  /** e.g. http://127.0.0.1:8080, or https://… with `tlsCert` and `tlsKey` (HTTP/2 and HTTP/1.1). */
   readonly url: string;
   readonly address: { readonly host: string; readonly port: number };
   /** Graceful shutdown, as on SIGTERM: streams end, in-flight requests finish, the store closes. */
@@ -29,7 +29,7 @@ export async function startBroker(options: BrokerOptions | string = {}): Promise
   const closed = new AbortController();
   return {
     ...brokerHooks(broker.core, closed.signal),
-    url: `http://${host === '0.0.0.0' || host === '[::]' ? 'localhost' : host}:${info.port}`,
+    url: `${broker.certificate ? 'https' : 'http'}://${host === '0.0.0.0' || host === '[::]' ? 'localhost' : host}:${info.port}`,
     address: { host: info.address, port: info.port },
     async close() {
       closed.abort();

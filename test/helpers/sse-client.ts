@@ -1,4 +1,5 @@
 import http from 'node:http';
+import https from 'node:https';
 
 export interface Frame {
   readonly id?: string;
@@ -23,9 +24,10 @@ export class SseClient {
   private req: http.ClientRequest | undefined;
   private waiters: { check: () => boolean; resolve: () => void }[] = [];
 
-  static async connect(url: string, headers: Record<string, string> = {}): Promise<SseClient> {
+  /** `ca`: the CA to trust for an https:// URL (HTTP/1.1 over TLS). */
+  static async connect(url: string, headers: Record<string, string> = {}, options: { ca?: Buffer } = {}): Promise<SseClient> {
     const client = new SseClient();
-    await client.open(url, headers);
+    await client.open(url, headers, options.ca);
     return client;
   }
 
@@ -66,9 +68,10 @@ export class SseClient {
     this.closed = true;
   }
 
-  private open(url: string, headers: Record<string, string>): Promise<void> {
+  private open(url: string, headers: Record<string, string>, ca: Buffer | undefined): Promise<void> {
     return new Promise((resolve, reject) => {
-      const req = http.get(url, { headers: { accept: 'text/event-stream', ...headers } }, (res) => {
+      const get = url.startsWith('https:') ? https.get : http.get;
+      const req = get(url, { headers: { accept: 'text/event-stream', ...headers }, ...(ca ? { ca } : {}) }, (res) => {
         this.status = res.statusCode ?? 0;
         this.headers = res.headers;
         res.setEncoding('utf8');

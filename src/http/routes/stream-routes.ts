@@ -8,7 +8,7 @@ import type { StreamReader } from '../../hub/subscriber.js';
 import { redactUrl } from '../../logger.js';
 import { bearerToken, cookieToken } from '../authenticate.js';
 import type { BrokerDeps } from '../broker-deps.js';
-import { SseStream } from '../sse-stream.js';
+import { openSseSink } from '../open-sse-sink.js';
 
 type StreamQuery = Record<string, string | string[] | undefined>;
 
@@ -37,13 +37,14 @@ export function streamRoutes(app: FastifyInstance, deps: BrokerDeps): void {
       reply.header('retry-after', '30');
       throw new AppError('too_many_streams');
     }
-    // The client may have gone while we authenticated: there is nothing to stream to.
-    if (!reply.raw.socket || reply.raw.socket.destroyed) {
-      release();
-      return reply.hijack();
-    }
     reply.hijack();
-    const stream = new SseStream(reply.raw, reply.getHeaders() as OutgoingHttpHeaders);
+    // HTTP/1.1 or HTTP/2, whichever the client speaks; undefined when the client has gone while
+    // we authenticated: there is nothing to stream to.
+    const stream = openSseSink(reply.raw, reply.getHeaders() as OutgoingHttpHeaders);
+    if (!stream) {
+      release();
+      return;
+    }
     // A hijacked reply skips the onResponse log line: log the stream once, when it ends. The
     // closure lives as long as the stream, so it keeps the few fields of the line, not the
     // request (nor its child logger). The URL is redacted here too: a host application's
