@@ -21,7 +21,8 @@ import { migrate } from './postgres-schema.js';
 import { postgresRetention } from './postgres-retention.js';
 import { postgresSessions, postgresUsers } from './postgres-user-store.js';
 
-interface EventRow {
+/** A row of `events` as postgres.js returns it (bigint columns as strings). */
+export interface EventRow {
   pos: string;
   id: string;
   user_id: string;
@@ -36,8 +37,13 @@ interface EventRow {
 
 /** Most inserts committed in one statement (rows). */
 const MAX_GROUP_COMMIT = 1000;
-/** Group commits under way at once on the pool (of POOL_SIZE connections). */
-const PG_IN_FLIGHT = 4;
+/**
+ * Group commits under way at once on this node. One: every group commit takes the release lock
+ * and holds it through its commit (fsync), so a second one in flight mostly waits for it, and
+ * splits the requests that arrive meanwhile into smaller batches. Measured with 32 clients
+ * (bench `inserts`, same machine): 1 → 5,578 inserts/s, 2 → 4,744, 4 → 4,578.
+ */
+const PG_IN_FLIGHT = 1;
 /** Connections in this node's pool (the LISTEN connection is separate). */
 export const POOL_SIZE = 10;
 
@@ -81,8 +87,8 @@ export class PostgresStore implements Store {
   ) {
     const health = this.health;
     // A group commit is one statement (broker_append): one round trip and one commit for every
-    // request of the batch. Up to PG_IN_FLIGHT batches at once on the pool: the next one's rows go
-    // in while the previous commit is on its way to disk (the release lock still orders releases).
+    // request of the batch. PG_IN_FLIGHT batches at once: the requests that arrive while one
+    // commits form the next batch.
     this.batcher = new MicroBatcher<AppendBatch, AppendOutcome>(
       (batches) => health.write(guarded(() => this.appendBatches(batches, now()))),
       MAX_GROUP_COMMIT,
