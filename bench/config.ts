@@ -23,8 +23,9 @@ export interface ConnectionsParams {
   idleHeartbeatS: number;
   /**
    * Wait (s) between the last idle subscriber's connect and the idle window. V8's memory
-   * reducer runs full GCs about 8 s and 16 s after a burst of allocation ends (seen with
-   * --trace-gc): a cost of the connect burst, not of idling, so the window starts after them.
+   * reducer runs three full GCs (~100 ms of CPU) on one of its 8 s ticks after a burst of
+   * allocation ends: seen with --trace-gc 21 s and, in another run, 29 s after the connects. A
+   * cost of the connect burst, not of idling, so the window starts after them.
    */
   idleSettleS: number;
   /** Hold step: concurrent idle subscribers to hold, on a second server. */
@@ -178,7 +179,7 @@ const FULL: BenchParams = {
   connections: {
     idleSubscribers: 1000,
     idleHeartbeatS: 15,
-    idleSettleS: 20,
+    idleSettleS: 40,
     total: 19_000,
     warmSubscribers: 1000,
     workers: 4,
