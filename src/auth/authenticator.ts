@@ -12,7 +12,7 @@ const MAX_TOKEN_LENGTH = 4096;
 
 /**
  * Resolves a token to a caller, in memory: a verified-token cache hit plus two revocation map
- * lookups (`npm run bench:auth` measures it), never a database read per request.
+ * lookups (the benchmark suite's `auth` scenario measures it), never a database read per request.
  */
 export class Authenticator {
   constructor(

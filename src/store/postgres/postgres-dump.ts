@@ -4,6 +4,7 @@ import { DataMoveError } from '../data-move-error.js';
 import type { DumpReader, DumpRecord, DumpSnapshot, DumpWriter, NumberedRecord } from '../dump.js';
 import { latestWithoutEvent, throwIfNotEmpty, tokenWithoutSession } from '../dump-refusals.js';
 import type { Seq } from '../store.js';
+import type { EventRow } from './postgres-store.js';
 import { guarded } from './guarded.js';
 import { migrate } from './postgres-schema.js';
 
@@ -88,20 +89,7 @@ async function* records(tx: TransactionSql): AsyncGenerator<DumpRecord[]> {
       createdAt: r.created_at,
     }));
   }
-  for await (const rows of tx<
-    {
-      id: string;
-      user_id: string;
-      event: string;
-      timestamp: number;
-      data: string;
-      inserted_at: number;
-      seq: string | null;
-      released_at: number | null;
-      cancelled: boolean;
-      cancelled_at: number | null;
-    }[]
-  >`SELECT id, user_id, event, timestamp, data, inserted_at, seq, released_at, cancelled, cancelled_at
+  for await (const rows of tx<(Omit<EventRow, 'pos'> & { cancelled_at: number | null })[]>`SELECT id, user_id, event, timestamp, data, inserted_at, seq, released_at, cancelled, cancelled_at
     FROM events ORDER BY pos`.cursor(PAGE)) {
     yield rows.map((r) => ({
       type: 'event',

@@ -7,7 +7,7 @@ import type { Seq } from '../store.js';
 import { openSqlite, type SqliteConnection, type SqliteStatement } from './open-sqlite.js';
 import { isNotADatabase, requireBrokerSchema, schemaInfo } from './sqlite-database-file.js';
 import { SqliteReplacement } from './sqlite-replacement.js';
-import { toUser, USER_COLUMNS, type UserRow } from './sqlite-rows.js';
+import { toUser, USER_COLUMNS, type EventRow as SqliteEventRow, type UserRow } from './sqlite-rows.js';
 import { migrate } from './sqlite-schema.js';
 
 /** Records per page of an export. */
@@ -15,18 +15,8 @@ const PAGE = 250;
 /** How long to wait for a lock, ms (a WAL reader only waits while a crashed writer's log is recovered). */
 const BUSY_TIMEOUT_MS = 5000;
 
-interface EventRow {
-  id: string;
-  user_id: string;
-  event: string;
-  timestamp: number;
-  data: string;
-  inserted_at: number;
-  seq: number | null;
-  released_at: number | null;
-  cancelled: number;
-  cancelled_at: number | null;
-}
+/** An `events` row with the column only a dump reads. */
+type EventRow = Omit<SqliteEventRow, 'pos'> & { cancelled_at: number | null };
 
 /**
  * Export from SQLite: one deferred read transaction on a connection of its own is the snapshot
