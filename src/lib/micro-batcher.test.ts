@@ -82,3 +82,40 @@ test('weighed items: a batch holds what fits in maxBatch, and a heavy item goes 
   await Promise.all([3, 4, 2, 5, 20, 1].map((i) => b.submit(i)));
   assert.deepEqual(batches, [[3, 4, 2], [5], [20], [1]]);
 });
+
+test('with an overlap threshold, another batch starts while one is in flight only once that much weight waits', async () => {
+  const started: number[][] = [];
+  const finish: (() => void)[] = [];
+  const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+  const b = new MicroBatcher<number, number>(
+    (items) =>
+      new Promise<readonly number[]>((resolve) => {
+        started.push([...items]);
+        finish.push(() => resolve(items));
+      }),
+    100,
+    2,
+    () => 1,
+    3,
+  );
+  const results = [b.submit(1)];
+  while (started.length < 1) await tick();
+  results.push(b.submit(2), b.submit(3));
+  for (let i = 0; i < 5; i++) await tick();
+  assert.equal(started.length, 1, 'two waiting, below the threshold of three: no second batch yet');
+  results.push(b.submit(4));
+  while (started.length < 2) await tick();
+  assert.deepEqual(started[1], [2, 3, 4]);
+  results.push(b.submit(5));
+  for (let i = 0; i < 5; i++) await tick();
+  assert.equal(started.length, 2, 'at most two in flight');
+  finish[0]?.();
+  for (let i = 0; i < 5; i++) await tick();
+  assert.equal(started.length, 2, 'one still in flight: one waiting is below the threshold');
+  finish[1]?.();
+  while (started.length < 3) await tick();
+  assert.deepEqual(started[2], [5], 'none in flight: the one waiting goes');
+  finish[2]?.();
+  assert.deepEqual(await Promise.all(results), [1, 2, 3, 4, 5]);
+  await b.drain();
+});

@@ -8,6 +8,8 @@
  */
 export class MicroBatcher<In, Out> {
   private pending: { item: In; resolve: (out: Out) => void; reject: (error: unknown) => void }[] = [];
+  /** The weight of `pending`. */
+  private pendingWeight = 0;
   private scheduled = false;
   private readonly inFlight = new Set<Promise<void>>();
 
@@ -23,11 +25,18 @@ export class MicroBatcher<In, Out> {
     private readonly maxInFlight = 1,
     /** An item's share of `maxBatch` (default 1; a batch of 100 rows weighs 100). */
     private readonly weigh: (item: In) => number = () => 1,
+    /**
+     * While a batch is in flight, another starts only once this much weight waits (with none in
+     * flight, whatever waits goes). 1 (default): at once. More keeps batches from splitting into a
+     * large one and a sliver, when each flush has a fixed cost and waits for the one before it.
+     */
+    private readonly overlapAt = 1,
   ) {}
 
   submit(item: In): Promise<Out> {
     return new Promise<Out>((resolve, reject) => {
       this.pending.push({ item, resolve, reject });
+      this.pendingWeight += this.weigh(item);
       this.schedule();
     });
   }
@@ -35,13 +44,19 @@ export class MicroBatcher<In, Out> {
   /** Resolves once everything submitted so far is flushed (used on close). */
   async drain(): Promise<void> {
     while (this.inFlight.size > 0 || this.pending.length > 0) {
-      if (this.pending.length > 0 && this.inFlight.size < this.maxInFlight) this.run();
+      if (this.mayStart()) this.run();
       else await Promise.race(this.inFlight);
     }
   }
 
+  /** Whether another batch may start now. */
+  private mayStart(): boolean {
+    if (this.pending.length === 0 || this.inFlight.size >= this.maxInFlight) return false;
+    return this.inFlight.size === 0 || this.pendingWeight >= this.overlapAt;
+  }
+
   private schedule(): void {
-    if (this.scheduled || this.inFlight.size >= this.maxInFlight) return;
+    if (this.scheduled || !this.mayStart()) return;
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
@@ -50,7 +65,7 @@ export class MicroBatcher<In, Out> {
   }
 
   private run(): void {
-    if (this.inFlight.size >= this.maxInFlight || this.pending.length === 0) return;
+    if (!this.mayStart()) return;
     // As many items as fit in maxBatch, and always at least one (an item heavier than the bound
     // goes alone).
     let count = 0;
@@ -62,6 +77,7 @@ export class MicroBatcher<In, Out> {
       count++;
     }
     const batch = this.pending.splice(0, count);
+    this.pendingWeight -= weight;
     // The flush starts in a microtask, after the batch is registered as in flight: a flush that
     // throws synchronously (better-sqlite3 does) still finds it there when `finally` removes it.
     const flushing: Promise<void> = Promise.resolve()

@@ -223,6 +223,114 @@ const migrations: readonly string[] = [
                                text[], text[], double precision[], double precision, integer)
     SET enable_seqscan = off SET enable_bitmapscan = off SET enable_hashjoin = off SET enable_mergejoin = off;
   `,
+  `
+  -- A group commit writes its due events released: with their seqs, in one INSERT, instead of
+  -- inserting them pending and then updating them (a second heap tuple and five more index
+  -- entries per event, and entries in both pending indexes left dead). Under the release lock
+  -- the overdue rows already stored (up to p_limit) and the batch's due events are merged in
+  -- timestamp order (stored rows first on a tie: they were inserted earlier) and numbered from
+  -- the counter. A backlog of p_limit overdue rows or more takes the earlier way (insert, then
+  -- broker_release), so that no overdue row is released after a later one.
+  CREATE OR REPLACE FUNCTION broker_append(
+    p_ids text[], p_users text[], p_events text[], p_timestamps double precision[], p_data text[], p_batch integer[],
+    p_key_batch integer[], p_key_users text[], p_keys text[], p_key_hashes text[], p_key_responses text[],
+    p_key_expires double precision[], p_at double precision, p_limit integer)
+  RETURNS TABLE (r_kind text, r_batch integer, r_seq bigint, r_id text, r_event text, r_ts double precision,
+                 r_data text, r_inserted_at double precision, r_hash text, r_response text)
+  LANGUAGE plpgsql
+  SET enable_seqscan = off SET enable_bitmapscan = off SET enable_hashjoin = off SET enable_mergejoin = off
+  AS $fn$
+  DECLARE
+    k record;
+    skipped integer[] := '{}';
+    got integer;
+    overdue bigint[];
+    fresh integer;
+    base bigint;
+    total integer;
+  BEGIN
+    FOR k IN
+      SELECT * FROM unnest(p_key_batch, p_key_users, p_keys, p_key_hashes, p_key_responses, p_key_expires)
+        AS t(batch, user_id, key, hash, response, expires)
+      ORDER BY t.user_id, t.key, t.batch
+    LOOP
+      -- A key being written by another transaction is waited for (the unique index), then seen.
+      INSERT INTO idempotency_keys AS ik (user_id, key, hash, response, expires_at)
+        VALUES (k.user_id, k.key, k.hash, k.response, k.expires)
+        ON CONFLICT (user_id, key) DO UPDATE
+          SET hash = excluded.hash, response = excluded.response, expires_at = excluded.expires_at
+          WHERE ik.expires_at <= p_at;
+      GET DIAGNOSTICS got = ROW_COUNT;
+      IF got = 0 THEN
+        skipped := skipped || k.batch;
+        RETURN QUERY
+          SELECT 'duplicate'::text, k.batch, NULL::bigint, NULL::text, NULL::text, NULL::double precision,
+                 NULL::text, NULL::double precision, ik.hash, ik.response
+          FROM idempotency_keys ik WHERE ik.user_id = k.user_id AND ik.key = k.key;
+      END IF;
+    END LOOP;
+    -- Events still ahead are stored pending, in the given order.
+    INSERT INTO events (id, user_id, event, timestamp, data, inserted_at)
+      SELECT t.id, t.user_id, t.event, t.ts, t.data, p_at
+      FROM unnest(p_ids, p_users, p_events, p_timestamps, p_data, p_batch) WITH ORDINALITY
+        AS t(id, user_id, event, ts, data, batch, ord)
+      WHERE t.batch <> ALL (skipped) AND t.ts > p_at
+      ORDER BY t.ord;
+    SELECT count(*) INTO fresh FROM unnest(p_timestamps, p_batch) AS t(ts, batch)
+      WHERE t.ts <= p_at AND t.batch <> ALL (skipped);
+    IF fresh = 0 THEN RETURN; END IF;
+    PERFORM pg_advisory_xact_lock(${RELEASE_LOCK});
+    -- FOR UPDATE: a cancel holding a row is waited for, and a row it cancelled is left out.
+    SELECT array_agg(d.pos ORDER BY d.timestamp, d.pos) INTO overdue FROM (
+      SELECT e.pos, e.timestamp FROM events e
+      WHERE e.seq IS NULL AND NOT e.cancelled AND e.timestamp <= p_at
+      ORDER BY e.timestamp, e.pos LIMIT p_limit FOR UPDATE) d;
+    IF coalesce(cardinality(overdue), 0) >= p_limit THEN
+      INSERT INTO events (id, user_id, event, timestamp, data, inserted_at)
+        SELECT t.id, t.user_id, t.event, t.ts, t.data, p_at
+        FROM unnest(p_ids, p_users, p_events, p_timestamps, p_data, p_batch) WITH ORDINALITY
+          AS t(id, user_id, event, ts, data, batch, ord)
+        WHERE t.batch <> ALL (skipped) AND t.ts <= p_at
+        ORDER BY t.ord;
+      RETURN QUERY
+        SELECT 'released'::text, NULL::integer, r.r_seq, r.r_id, r.r_event, r.r_ts, r.r_data, r.r_inserted_at, NULL::text, NULL::text
+        FROM broker_release(p_at, p_limit) r;
+      RETURN;
+    END IF;
+    total := coalesce(cardinality(overdue), 0) + fresh;
+    UPDATE release_counter c SET seq = c.seq + total WHERE c.id = 1 RETURNING c.seq - total INTO base;
+    RETURN QUERY
+      WITH merged AS (
+        SELECT 0 AS src, o.pos, NULL::bigint AS ord, e.timestamp AS ts, e.event,
+               NULL::text AS id, NULL::text AS user_id, NULL::text AS data
+        FROM unnest(overdue) AS o(pos) JOIN events e ON e.pos = o.pos
+        UNION ALL
+        SELECT 1, NULL::bigint, t.ord, t.ts, t.event, t.id, t.user_id, t.data
+        FROM unnest(p_ids, p_users, p_events, p_timestamps, p_data, p_batch) WITH ORDINALITY
+          AS t(id, user_id, event, ts, data, batch, ord)
+        WHERE t.batch <> ALL (skipped) AND t.ts <= p_at),
+      numbered AS (
+        SELECT m.*, base + row_number() OVER (ORDER BY m.ts, m.src, m.pos, m.ord) AS seq FROM merged m),
+      upd AS (
+        UPDATE events e SET seq = n.seq, released_at = p_at FROM numbered n WHERE n.src = 0 AND e.pos = n.pos
+        RETURNING e.seq, e.id, e.event, e.timestamp, e.data, e.inserted_at),
+      ins AS (
+        INSERT INTO events (id, user_id, event, timestamp, data, inserted_at, seq, released_at)
+          SELECT n.id, n.user_id, n.event, n.ts, n.data, p_at, n.seq, p_at FROM numbered n WHERE n.src = 1 ORDER BY n.ord
+        RETURNING seq, id, event, timestamp, data, inserted_at),
+      -- One row per name (an upsert may touch a row once): the batch's newest.
+      lat AS (
+        INSERT INTO latest (event, seq, timestamp)
+          SELECT DISTINCT ON (n.event) n.event, n.seq, n.ts FROM numbered n ORDER BY n.event, n.ts DESC, n.seq DESC
+        ON CONFLICT (event) DO UPDATE SET seq = excluded.seq, timestamp = excluded.timestamp
+          WHERE excluded.timestamp > latest.timestamp
+             OR (excluded.timestamp = latest.timestamp AND excluded.seq > latest.seq))
+      SELECT 'released'::text, NULL::integer, x.seq, x.id, x.event, x.timestamp, x.data, x.inserted_at, NULL::text, NULL::text
+      FROM (SELECT * FROM upd UNION ALL SELECT * FROM ins) x ORDER BY x.seq;
+    -- Delivered at commit, so a listener never hears of a seq it cannot read yet.
+    PERFORM pg_notify('${RELEASED_CHANNEL}', (base + total)::text);
+  END $fn$;
+  `,
 ];
 
 export async function migrate(sql: Sql): Promise<void> {
