@@ -383,6 +383,46 @@ export function storeContract(backend: string, factory: StoreFactory): void {
       await store.events.releaseDue(now + 100, 1000);
     });
 
+    test('a due append behind a backlog larger than one release still releases everything in timestamp order', async () => {
+      // More overdue stored events than one commit releases (PostgreSQL 1,000, SQLite 2,000): an
+      // append of a due event must not jump the ones the commit leaves for later.
+      const BACKLOG = 2100;
+      const now = tick();
+      const n = name('backlog');
+      for (let k = 0; k < BACKLOG; k += 700) {
+        await store.events.appendBatch({
+          events: Array.from({ length: 700 }, (_, i) => ev(n, now - 50 + (k + i) * 0.01, k + i)),
+        });
+      }
+      const start = await store.events.lastSeq();
+      storeNow = now;
+      try {
+        // Between the backlog's 1,000th and 1,001st timestamps.
+        await store.events.append(ev(n, now - 40.005, 'late'));
+      } finally {
+        storeNow = 0;
+      }
+      while ((await store.events.releaseDue(now, 1000)).length > 0);
+      const released = [];
+      for (let after = start; ; ) {
+        const page = await store.events.readReleased({ after, names: [n], limit: 1000 });
+        if (page.length === 0) break;
+        released.push(...page);
+        after = (page[page.length - 1] as { seq: number }).seq;
+      }
+      assert.equal(released.length, BACKLOG + 1, 'every event released once');
+      assert.deepEqual(
+        released.map((r) => r.seq),
+        released.map((_, i) => start + 1 + i),
+        'gapless',
+      );
+      const late = released.findIndex((r) => r.data === '"late"');
+      assert.equal(late, 1000, 'after the 1,000 earlier ones, before the later ones');
+      for (let i = 1; i < released.length; i++) {
+        assert.ok((released[i - 1] as { timestamp: number }).timestamp <= (released[i] as { timestamp: number }).timestamp, `timestamp order at ${i}`);
+      }
+    });
+
     retentionContract(() => store, tick);
 
     appendContract(
