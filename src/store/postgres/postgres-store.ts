@@ -16,6 +16,7 @@ import type {
   UserStore,
 } from '../store.js';
 import { StorageHealth } from '../storage-health.js';
+import { storedEvent } from '../stored-event.js';
 import { guarded } from './guarded.js';
 import { migrate } from './postgres-schema.js';
 import { postgresRetention } from './postgres-retention.js';
@@ -250,10 +251,7 @@ export class PostgresStore implements Store {
       if (dup) return { kind: 'duplicate', ...dup };
       return {
         kind: 'stored',
-        events: b.events.map((e): StoredEvent => {
-          const seq = seqOf.get(e.id);
-          return { ...e, published: seq !== undefined, cancelled: false, seq };
-        }),
+        events: b.events.map((e) => storedEvent(e, seqOf.get(e.id))),
       };
     });
   }

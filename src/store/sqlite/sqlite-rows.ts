@@ -35,6 +35,11 @@ export function toStored(row: EventRow): StoredEvent {
   };
 }
 
+/** A pending row as released now with `seq` (field by field: see storedEvent on why not a spread). */
+export function releasedRow(row: EventRow, seq: number, at: number): ReleasedEvent {
+  return { seq, id: row.id, event: row.event, timestamp: row.timestamp, data: row.data, insertedAt: row.inserted_at, releasedAt: at };
+}
+
 export function toReleased(row: EventRow): ReleasedEvent {
   return {
     seq: row.seq as number,

@@ -3,6 +3,7 @@ import { MicroBatcher } from '../../lib/micro-batcher.js';
 import { usernameKey } from '../../lib/username-key.js';
 import { likePattern } from '../like-pattern.js';
 import { StorageHealth, StorageOpenError } from '../storage-health.js';
+import { storedEvent } from '../stored-event.js';
 import type {
   AppendBatch,
   AppendOutcome,
@@ -289,9 +290,6 @@ function outcome(batch: AppendBatch, result: BatchResult): AppendOutcome {
   if (result.kind === 'duplicate') return result;
   return {
     kind: 'stored',
-    events: batch.events.map((e, i): StoredEvent => {
-      const seq = result.seqs[i] ?? undefined;
-      return { ...e, published: seq !== undefined, cancelled: false, seq };
-    }),
+    events: batch.events.map((e, i) => storedEvent(e, result.seqs[i] ?? undefined)),
   };
 }

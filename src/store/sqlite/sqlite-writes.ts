@@ -1,6 +1,6 @@
 import type { SqliteConnection } from './open-sqlite.js';
 import type { AppendBatch, CancelResult, NewEvent, ReleasedEvent } from '../store.js';
-import { EVENT_COLUMNS, type EventRow, toReleased, toStored } from './sqlite-rows.js';
+import { EVENT_COLUMNS, type EventRow, releasedRow, toStored } from './sqlite-rows.js';
 import { type SqliteRetentionWrites, sqliteRetentionWrites } from './sqlite-retention-writes.js';
 import { type SqliteUserWrites, sqliteUserWrites } from './sqlite-user-writes.js';
 
@@ -60,7 +60,7 @@ export function sqliteWrites(db: SqliteConnection): SqliteWrites {
     let seq = nextSeq();
     const released = selectDue.all(at, limit).map((row) => {
       markReleased.run(seq, at, row.pos);
-      return toReleased({ ...row, seq: seq++, released_at: at });
+      return releasedRow(row, seq++, at);
     });
     updateLatest(released);
     return released;
@@ -120,7 +120,7 @@ export function sqliteWrites(db: SqliteConnection): SqliteWrites {
       const item = fresh[j];
       if (row && (!item || row.timestamp <= item.timestamp)) {
         markReleased.run(seq, at, row.pos);
-        released.push(toReleased({ ...row, seq, released_at: at }));
+        released.push(releasedRow(row, seq, at));
         i++;
       } else if (item) {
         seqOf.set(item, seq);
