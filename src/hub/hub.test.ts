@@ -229,6 +229,53 @@ describe('Hub', () => {
     assert.match(sink.written, /^id:7\nevent:o\ndata:\{"i":0\}\n\n/m);
   });
 
+  test('a release heard of before its commit answered, and answers out of order, need no store read', async () => {
+    let reads = 0;
+    let answered: () => void = () => {};
+    let inFlight: Promise<void> | undefined;
+    const counting: EventStore = {
+      ...store.events,
+      readReleased: async (q) => {
+        reads += 1;
+        return store.events.readReleased(q);
+      },
+      appendsSettled: () => inFlight,
+    };
+    const hub = new Hub(counting, open, { sendBufferLimit: 1 << 20, heartbeatMs: 60_000, retryMs: 1000, pageSize: 10 }, metrics(), pino({ level: 'silent' }));
+    await hub.start();
+    const sink = new FakeSink();
+    await hub.subscribe(sink, {});
+    const releaseNext = async (count: number) => {
+      for (let i = 0; i < count; i++) {
+        await store.events.append({ id: randomUUID(), userId: 'u', event: 'n', timestamp: now, data: `{"i":${i}}` });
+      }
+      now += 1;
+      return store.events.releaseDue(now, 10_000);
+    };
+    const a = await releaseNext(2); // seqs 1–2
+    const b = await releaseNext(2); // seqs 3–4
+    // The NOTIFY of the later commit comes first, while both answers are still on their way.
+    inFlight = new Promise<void>((resolve) => {
+      answered = resolve;
+    });
+    hub.released(4);
+    await settle();
+    assert.deepEqual(sink.ids, [], 'waits for the answers');
+    hub.offer(b);
+    hub.offer(a);
+    inFlight = undefined;
+    answered();
+    await settle();
+    assert.deepEqual(sink.ids, [1, 2, 3, 4], 'in seq order');
+    assert.equal(reads, 0, 'delivered from the answers');
+    // An answer that never brings the events (another node's release): read once the wait is over.
+    inFlight = Promise.resolve();
+    hub.released((await releaseNext(1)).at(-1)?.seq ?? 0);
+    await settle();
+    assert.deepEqual(sink.ids, [1, 2, 3, 4, 5]);
+    assert.equal(reads, 1);
+  });
+
   test('heartbeats go to every live stream on one shared timer', async () => {
     const hub = new Hub(store.events, open, { sendBufferLimit: 1 << 20, heartbeatMs: 20, retryMs: 1000, pageSize: 10 }, metrics(), pino({ level: 'silent' }));
     await hub.start();

@@ -75,10 +75,11 @@ export class Hub {
   /** Epoch ms at which the newest target was heard of. */
   private heardAt = 0;
   /**
-   * Events this node released itself, in hand from their commit, in seq order and contiguous:
-   * when they start right after the cursor the pump delivers them without reading them back
-   * from the store. Anything else (a gap, another node's release, more than IN_HAND_LIMIT
-   * waiting) is left to the store read, which stays the source of truth.
+   * Events this node released itself, in hand from their commit, in seq order (with gaps where
+   * another node released, or where a commit's answer is still on its way): what starts right
+   * after the cursor the pump delivers without reading it back from the store. Anything else (a
+   * gap at the cursor, another node's release, more than IN_HAND_LIMIT waiting) is left to the
+   * store read, which stays the source of truth.
    */
   private inHand: ReleasedEvent[] = [];
   private heartbeat: NodeJS.Timeout | undefined;
@@ -124,10 +125,11 @@ export class Hub {
    */
   offer(events: readonly ReleasedEvent[]): void {
     const first = events[0];
-    if (!first) return;
-    const end = this.inHand.length > 0 ? (this.inHand[this.inHand.length - 1] as ReleasedEvent).seq : this.cursor;
-    if (first.seq !== end + 1 || this.inHand.length + events.length > IN_HAND_LIMIT) return;
+    if (!first || first.seq <= this.cursor || this.inHand.length + events.length > IN_HAND_LIMIT) return;
+    const last = this.inHand[this.inHand.length - 1];
     for (const e of events) this.inHand.push(e);
+    // Two commits' answers can arrive out of order (two connections): keep the hand sorted.
+    if (last && last.seq >= first.seq) this.inHand.sort((a, b) => a.seq - b.seq);
   }
 
   /**
@@ -288,6 +290,15 @@ export class Hub {
       while (this.cursor < this.target) {
         let page: readonly ReleasedEvent[] | undefined = this.takeInHand();
         if (!page) {
+          // Heard of before this node's own commit answered (PostgreSQL's NOTIFY can overtake
+          // the answer): the answer brings the events, so wait for it rather than read them.
+          const answers = this.store.appendsSettled();
+          if (answers) {
+            await answers;
+            page = this.takeInHand();
+          }
+        }
+        if (!page) {
           const heard = this.heardAt;
           const readAt = performance.now();
           page = await this.store.readReleased({ after: this.cursor, limit: this.options.pageSize });
@@ -310,19 +321,17 @@ export class Hub {
     }
   }
 
-  /** The events in hand that come right after the cursor (a page at most), if any. */
+  /**
+   * The events in hand that come right after the cursor, without a gap (a page at most), if
+   * any. Those at or below the cursor (read meanwhile) are dropped; those after a gap wait.
+   */
   private takeInHand(): ReleasedEvent[] | undefined {
     let stale = 0;
     while (stale < this.inHand.length && (this.inHand[stale] as ReleasedEvent).seq <= this.cursor) stale++;
     if (stale > 0) this.inHand.splice(0, stale);
-    const first = this.inHand[0];
-    if (!first) return undefined;
-    if (first.seq !== this.cursor + 1) {
-      // A gap before them (released elsewhere, or offered while a read was under way): read.
-      this.inHand = [];
-      return undefined;
-    }
-    return this.inHand.splice(0, this.options.pageSize);
+    let run = 0;
+    while (run < this.inHand.length && run < this.options.pageSize && (this.inHand[run] as ReleasedEvent).seq === this.cursor + 1 + run) run++;
+    return run === 0 ? undefined : this.inHand.splice(0, run);
   }
 
   /**

@@ -119,3 +119,37 @@ test('with an overlap threshold, another batch starts while one is in flight onl
   assert.deepEqual(await Promise.all(results), [1, 2, 3, 4, 5]);
   await b.drain();
 });
+
+test('settled waits for the batches in flight, after their flush reported, and not for later ones', async () => {
+  const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+  const finish: (() => void)[] = [];
+  const reported: number[] = [];
+  const b = new MicroBatcher<number, number>(
+    (items) =>
+      new Promise<readonly number[]>((resolve) => {
+        finish.push(() => {
+          reported.push(...items);
+          resolve(items);
+        });
+      }),
+    100,
+    2,
+  );
+  assert.equal(b.settled(), undefined, 'nothing in flight');
+  const first = b.submit(1);
+  while (finish.length < 1) await tick();
+  let done = false;
+  const settled = b.settled()?.then(() => {
+    done = true;
+  });
+  assert.ok(settled, 'one batch in flight');
+  const second = b.submit(2);
+  while (finish.length < 2) await tick();
+  finish[0]?.();
+  await settled;
+  assert.equal(done, true);
+  assert.deepEqual(reported, [1], 'settled as the first flush reported; the later batch not waited for');
+  finish[1]?.();
+  assert.deepEqual(await Promise.all([first, second]), [1, 2]);
+  assert.equal(b.settled(), undefined);
+});

@@ -41,6 +41,16 @@ export class MicroBatcher<In, Out> {
     });
   }
 
+  /**
+   * Settles once the batches being flushed now have finished (their `flush` has returned, so
+   * whatever it reported on the way is reported); undefined when none is in flight. Batches
+   * started later are not waited for.
+   */
+  settled(): Promise<void> | undefined {
+    if (this.inFlight.size === 0) return undefined;
+    return Promise.all(this.inFlight).then(() => {});
+  }
+
   /** Resolves once everything submitted so far is flushed (used on close). */
   async drain(): Promise<void> {
     while (this.inFlight.size > 0 || this.pending.length > 0) {

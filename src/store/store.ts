@@ -211,6 +211,13 @@ export interface EventStore {
   /** Where releases made by append() are reported (after their commit), in seq order. */
   onAppendRelease(sink: (released: readonly ReleasedEvent[]) => void): void;
   /**
+   * Settles once the appends under way now have answered, their releases handed to the
+   * onAppendRelease sink; undefined when none is under way. The hub waits for it before reading
+   * back a release it heard of: on PostgreSQL the NOTIFY of this node's own commit can arrive
+   * before the commit's answer, and the answer brings the events without a read.
+   */
+  appendsSettled(): Promise<void> | undefined;
+  /**
    * Atomically releases up to `limit` unreleased, uncancelled events with timestamp <= now,
    * oldest timestamp first (ties in insertion order), giving each the next release seq.
    * The sequence stays gapless and commit order equals seq order.

@@ -125,6 +125,7 @@ export class PostgresStore implements Store {
       onAppendRelease: (sink) => {
         this.releaseSink = sink;
       },
+      appendsSettled: () => this.batcher.settled(),
       releaseDue: (at, limit) =>
         health.write(
           guarded(async () => (await sql<ReleaseRow[]>`SELECT * FROM broker_release(${at}, ${limit})`).map((r) => fromRelease(r, at))),

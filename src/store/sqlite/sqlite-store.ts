@@ -198,6 +198,7 @@ export class SqliteStore implements Store {
       onAppendRelease: (sink) => {
         this.releaseSink = sink;
       },
+      appendsSettled: () => this.batcher.settled(),
       releaseDue: (at, limit) => writer.run('releaseDue', at, limit),
       readReleased: async ({ after, names, limit }) =>
         (names === undefined
