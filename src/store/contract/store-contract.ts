@@ -305,6 +305,28 @@ export function storeContract(backend: string, factory: StoreFactory): void {
       await store.events.releaseDue(tick(), 1000);
     });
 
+    test('appendsSettled: undefined when no append is under way; else settles once its releases were reported', async () => {
+      assert.equal(store.events.appendsSettled(), undefined);
+      const now = tick();
+      const start = await store.events.lastSeq();
+      appendReleases.length = 0;
+      storeNow = now;
+      try {
+        const appending = store.events.appendBatch({ events: [ev(name('settled'), now - 1), ev(name('settled'), now - 1)] });
+        // The batch forms on the next turn of the event loop; from then on it is under way.
+        await new Promise((resolve) => setImmediate(resolve));
+        const settled = store.events.appendsSettled();
+        assert.ok(settled, 'an append is under way');
+        await settled;
+        assert.deepEqual(appendReleases, [[start + 1, start + 2]], 'its releases were reported by then');
+        const outcome = await appending;
+        assert.equal(outcome.kind, 'stored');
+        assert.equal(store.events.appendsSettled(), undefined);
+      } finally {
+        storeNow = 0;
+      }
+    });
+
     test('append of a due event releases it in the same commit, with anything else due, in order', async () => {
       const now = tick();
       const n = name('due-insert');
