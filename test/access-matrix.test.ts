@@ -72,7 +72,7 @@ for (const backend of backends) {
       const dir = tempDir();
       const rules = join(dir, 'rules.json');
       writeFileSync(rules, JSON.stringify(RULES));
-      b = await startBroker({ ...db.env, RULES: rules }, { dir });
+      b = await startBroker({ ...db.env, RULES: rules }, { dir, removeDir: true });
       const users = b.broker.core.deps.users;
       const roles: Record<string, string[]> = { carol: ['editor'], dave: ['ops'], root: ['admin'] };
       const suffix = unique('m');

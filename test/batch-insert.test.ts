@@ -26,7 +26,7 @@ for (const backend of backends) {
       dropDatabase = db.cleanup;
       const dir = tempDir();
       writeFileSync(join(dir, 'rules.json'), JSON.stringify(RULES));
-      b = await startBroker({ ...db.env, RULES: join(dir, 'rules.json'), INSERT_BATCH_MAX: '5' }, { dir });
+      b = await startBroker({ ...db.env, RULES: join(dir, 'rules.json'), INSERT_BATCH_MAX: '5' }, { dir, removeDir: true });
       token = (await signUp(b.url)).token;
     });
     after(async () => {

@@ -31,7 +31,7 @@ for (const backend of backends) {
       const rules = join(dir, 'rules.json');
       writeFileSync(rules, JSON.stringify(RULES));
       // Rounds every 200 ms, so the test waits for fractions of a second, not the default 5 s.
-      b = await startBroker({ ...db.env, RULES: rules, PRUNE_INTERVAL: '0.2' }, { dir });
+      b = await startBroker({ ...db.env, RULES: rules, PRUNE_INTERVAL: '0.2' }, { dir, removeDir: true });
       token = (await signUp(b.url)).token;
     });
     after(async () => {

@@ -27,7 +27,7 @@ async function startWithRules(env: Record<string, string> = {}): Promise<TestBro
   const dir = tempDir();
   const path = join(dir, 'rules.json');
   writeFileSync(path, JSON.stringify(RULES));
-  return startBroker({ RULES: path, ...env }, { dir });
+  return startBroker({ RULES: path, ...env }, { dir, removeDir: true });
 }
 
 describe('sessions: revocation at once, streams that end with their token, stream caps', () => {

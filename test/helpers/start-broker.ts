@@ -33,7 +33,11 @@ export function tempDir(): string {
 /** Starts a Broker in this process, as `npm start` would, on its own temporary database. */
 export async function startBroker(
   overrides: Record<string, string> = {},
-  options: { dir?: string } = {},
+  /**
+   * `dir`: the directory for its database (kept by close(), for a restart on it, unless
+   * `removeDir`); by default one of its own, removed by close().
+   */
+  options: { dir?: string; removeDir?: boolean } = {},
 ): Promise<TestBroker> {
   const dir = options.dir ?? tempDir();
   const loaded = parseSettings({}, testEnv(dir, overrides));
@@ -46,7 +50,7 @@ export async function startBroker(
     dir,
     async close() {
       await broker.close();
-      if (!options.dir) rmSync(dir, { recursive: true, force: true });
+      if (!options.dir || options.removeDir) rmSync(dir, { recursive: true, force: true });
     },
   };
 }
