@@ -2,6 +2,35 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MicroBatcher } from './micro-batcher.js';
 
+/** One turn of the event loop. */
+const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * A batcher whose flushes end only when the test says so: `started[k]` holds the items of the
+ * k-th flush, `finish[k]()` ends it (each item answered with itself), and `finished` lists the
+ * items of the flushes ended so far, in the order they ended.
+ */
+function heldBatcher(maxInFlight: number, overlapAt?: number) {
+  const started: number[][] = [];
+  const finish: (() => void)[] = [];
+  const finished: number[] = [];
+  const batcher = new MicroBatcher<number, number>(
+    (items) =>
+      new Promise<readonly number[]>((resolve) => {
+        started.push([...items]);
+        finish.push(() => {
+          finished.push(...items);
+          resolve(items);
+        });
+      }),
+    100,
+    maxInFlight,
+    () => 1,
+    overlapAt,
+  );
+  return { b: batcher, started, finish, finished };
+}
+
 test('items of one tick share a flush; each gets its own result', async () => {
   const batches: number[][] = [];
   const b = new MicroBatcher<number, number>((items) => {
@@ -42,27 +71,17 @@ test('batches are capped and never overlap, also with an asynchronous flush', as
 });
 
 test('with two batches in flight, the second starts before the first finishes, and order is kept', async () => {
-  const started: number[][] = [];
-  const finish: (() => void)[] = [];
-  const b = new MicroBatcher<number, number>(
-    (items) =>
-      new Promise<readonly number[]>((resolve) => {
-        started.push([...items]);
-        finish.push(() => resolve(items));
-      }),
-    100,
-    2,
-  );
+  const { b, started, finish } = heldBatcher(2);
   const first = b.submit(1);
-  while (started.length < 1) await new Promise((resolve) => setImmediate(resolve));
+  while (started.length < 1) await tick();
   const second = b.submit(2);
-  while (started.length < 2) await new Promise((resolve) => setImmediate(resolve));
+  while (started.length < 2) await tick();
   const third = b.submit(3);
-  await new Promise((resolve) => setImmediate(resolve));
+  await tick();
   assert.equal(started.length, 2, 'a third batch waits for a slot');
   for (const f of finish.splice(0)) f();
   assert.deepEqual(await Promise.all([first, second]), [1, 2]);
-  while (finish.length < 1) await new Promise((resolve) => setImmediate(resolve));
+  while (finish.length < 1) await tick();
   finish[0]?.();
   assert.equal(await third, 3);
   assert.deepEqual(started, [[1], [2], [3]]);
@@ -84,20 +103,7 @@ test('weighed items: a batch holds what fits in maxBatch, and a heavy item goes 
 });
 
 test('with an overlap threshold, another batch starts while one is in flight only once that much weight waits', async () => {
-  const started: number[][] = [];
-  const finish: (() => void)[] = [];
-  const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-  const b = new MicroBatcher<number, number>(
-    (items) =>
-      new Promise<readonly number[]>((resolve) => {
-        started.push([...items]);
-        finish.push(() => resolve(items));
-      }),
-    100,
-    2,
-    () => 1,
-    3,
-  );
+  const { b, started, finish } = heldBatcher(2, 3);
   const results = [b.submit(1)];
   while (started.length < 1) await tick();
   results.push(b.submit(2), b.submit(3));
@@ -121,20 +127,7 @@ test('with an overlap threshold, another batch starts while one is in flight onl
 });
 
 test('settled waits for the batches in flight, after their flush reported, and not for later ones', async () => {
-  const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-  const finish: (() => void)[] = [];
-  const reported: number[] = [];
-  const b = new MicroBatcher<number, number>(
-    (items) =>
-      new Promise<readonly number[]>((resolve) => {
-        finish.push(() => {
-          reported.push(...items);
-          resolve(items);
-        });
-      }),
-    100,
-    2,
-  );
+  const { b, finish, finished } = heldBatcher(2);
   assert.equal(b.settled(), undefined, 'nothing in flight');
   const first = b.submit(1);
   while (finish.length < 1) await tick();
@@ -148,7 +141,7 @@ test('settled waits for the batches in flight, after their flush reported, and n
   finish[0]?.();
   await settled;
   assert.equal(done, true);
-  assert.deepEqual(reported, [1], 'settled as the first flush reported; the later batch not waited for');
+  assert.deepEqual(finished, [1], 'settled as the first flush reported; the later batch not waited for');
   finish[1]?.();
   assert.deepEqual(await Promise.all([first, second]), [1, 2]);
   assert.equal(b.settled(), undefined);
