@@ -229,6 +229,33 @@ describe('Hub', () => {
     assert.match(sink.written, /^id:7\nevent:o\ndata:\{"i":0\}\n\n/m);
   });
 
+  test('streams with filters of their own get all of a batch, or their names of it, in order', async () => {
+    const hub = new Hub(store.events, open, { sendBufferLimit: 1 << 20, heartbeatMs: 60_000, retryMs: 1000, pageSize: 10 }, metrics(), pino({ level: 'silent' }));
+    await hub.start();
+    const sinks = { all: new FakeSink(), some: new FakeSink(), one: new FakeSink(), none: new FakeSink(), open: new FakeSink() };
+    await hub.subscribe(sinks.all, { filter: StreamFilter.parse(['a', 'b', 'c']) });
+    await hub.subscribe(sinks.some, { filter: StreamFilter.parse(['a', 'c']) });
+    await hub.subscribe(sinks.one, { filter: StreamFilter.parse(['b']) });
+    await hub.subscribe(sinks.none, { filter: StreamFilter.parse(['z']) });
+    await hub.subscribe(sinks.open, {});
+    const batch = async (names: string[]): Promise<void> => {
+      for (const name of names) await store.events.append({ id: randomUUID(), userId: 'u', event: name, timestamp: now, data: `{"n":"${name}"}` });
+      now += 1;
+      const released = await store.events.releaseDue(now, 10_000);
+      hub.offer(released); // one batch, delivered as one
+      hub.released((released[released.length - 1] as { seq: number }).seq);
+      await settle();
+    };
+    await batch(['a', 'b', 'c']);
+    await batch(['c', 'a']);
+    assert.deepEqual(sinks.all.ids, [1, 2, 3, 4, 5]);
+    assert.deepEqual(sinks.some.ids, [1, 3, 4, 5]);
+    assert.deepEqual(sinks.one.ids, [2]);
+    assert.deepEqual(sinks.none.ids, []);
+    assert.deepEqual(sinks.open.ids, [1, 2, 3, 4, 5]);
+    assert.match(sinks.all.written, /^id:5\nevent:a\ndata:\{"n":"a"\}\n\n/m, 'the second batch, not the first again');
+  });
+
   test('a release heard of before its commit answered, and answers out of order, need no store read', async () => {
     let reads = 0;
     let answered: () => void = () => {};

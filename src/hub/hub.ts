@@ -354,6 +354,10 @@ export class Hub {
     const first = (events[0] as ReleasedEvent).seq;
     const last = (events[events.length - 1] as ReleasedEvent).seq;
     const view = this.access.allPublicRead ? undefined : this.batchAccess(events);
+    // The whole batch as one buffer, built once for every stream that takes all of it (streams
+    // with a filter of their own, e.g. their private names beside a shared one, pick per stream).
+    let wholeBatch: Buffer | undefined;
+    const whole = (): Buffer => (wholeBatch ??= Buffer.concat(frames));
     // One chunk per distinct filter (and, under rules, kind of reader) in this batch, built on
     // first use and shared by every stream with that key: the per-subscriber work is a map lookup
     // and a socket write. A stream whose own `{user}` names are in the batch gets its own.
@@ -370,12 +374,14 @@ export class Hub {
         const key = view ? sub.chunkKey : sub.filter.key;
         picked = chunks.get(key);
         if (!picked) {
-          picked = view ? pick(events, frames, 0, (e, i) => sub.filter.wants(e.event) && view.kind(sub, i)) : pick(events, frames, 0, (e) => sub.filter.wants(e.event));
+          picked = view
+            ? pick(events, frames, 0, (e, i) => sub.filter.wants(e.event) && view.kind(sub, i), whole)
+            : pick(events, frames, 0, (e) => sub.filter.wants(e.event), whole);
           chunks.set(key, picked);
         }
       } else {
         // Joined in the middle of this batch, or has names of its own in it.
-        picked = pick(events, frames, sub.lastSeq, (e, i) => sub.filter.wants(e.event) && (!view || view.one(sub, i)));
+        picked = pick(events, frames, sub.lastSeq, (e, i) => sub.filter.wants(e.event) && (!view || view.one(sub, i)), whole);
       }
       sub.lastSeq = last;
       if (!picked.chunk) continue;
@@ -458,17 +464,22 @@ interface BatchAccess {
   one(sub: Subscriber, i: number): boolean;
 }
 
-/** The frames of `events` after `after` that `wanted` keeps, as one buffer (or none). */
+/**
+ * The frames of `events` after `after` that `wanted` keeps, as one buffer (or none). When it
+ * keeps them all, the batch's shared buffer (`whole`) instead of a copy per stream.
+ */
 function pick(
   events: readonly ReleasedEvent[],
   frames: readonly Buffer[],
   after: Seq,
   wanted: (event: ReleasedEvent, index: number) => boolean,
+  whole: () => Buffer,
 ): Picked {
   const chosen: Buffer[] = [];
   events.forEach((e, i) => {
     if (e.seq > after && wanted(e, i)) chosen.push(frames[i] as Buffer);
   });
   if (chosen.length === 0) return { chunk: undefined, frames: 0 };
-  return { chunk: chosen.length === 1 ? chosen[0] : Buffer.concat(chosen), frames: chosen.length };
+  if (chosen.length === 1) return { chunk: chosen[0], frames: 1 };
+  return { chunk: chosen.length === frames.length ? whole() : Buffer.concat(chosen), frames: chosen.length };
 }
