@@ -1,13 +1,11 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { SignJWT } from 'jose';
 import { type JsonResponse, nowSeconds, request } from './helpers/api.js';
 import { backends } from './helpers/backends.js';
 import { expectError, unique } from './helpers/expect-error.js';
 import { SseClient } from './helpers/sse-client.js';
-import { startBroker, type TestBroker, tempDir, testEnv } from './helpers/start-broker.js';
+import { startBroker, type TestBroker, testEnv } from './helpers/start-broker.js';
 
 /**
  * Every endpoint × every kind of caller, on each backend, through real HTTP and SSE. The
@@ -69,10 +67,7 @@ for (const backend of backends) {
     before(async () => {
       const db = await backend.database();
       dropDatabase = db.cleanup;
-      const dir = tempDir();
-      const rules = join(dir, 'rules.json');
-      writeFileSync(rules, JSON.stringify(RULES));
-      b = await startBroker({ ...db.env, RULES: rules }, { dir, removeDir: true });
+      b = await startBroker(db.env, { rules: RULES });
       const users = b.broker.core.deps.users;
       const roles: Record<string, string[]> = { carol: ['editor'], dave: ['ops'], root: ['admin'] };
       const suffix = unique('m');
@@ -89,7 +84,7 @@ for (const backend of backends) {
         none: 'elsewhere',
       };
       // An expired token, signed with the right secret.
-      const key = new TextEncoder().encode(testEnv(dir).SECRET);
+      const key = new TextEncoder().encode(testEnv(b.dir).SECRET);
       const t = Math.floor(nowSeconds());
       token.expired = await new SignJWT({ company: '', sid: 'x', gen: 0, roles: [] })
         .setProtectedHeader({ alg: 'HS256' })

@@ -1,13 +1,11 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { nowSeconds, request, signUp } from './helpers/api.js';
 import { backends } from './helpers/backends.js';
 import { cleanupProcesses, startBrokerProcess, waitUntil } from './helpers/broker-process.js';
 import { expectError, unique } from './helpers/expect-error.js';
 import { SseClient } from './helpers/sse-client.js';
-import { startBroker, type TestBroker, tempDir } from './helpers/start-broker.js';
+import { startBroker, type TestBroker } from './helpers/start-broker.js';
 
 const RULES = {
   rules: [
@@ -24,9 +22,7 @@ for (const backend of backends) {
     before(async () => {
       const db = await backend.database();
       dropDatabase = db.cleanup;
-      const dir = tempDir();
-      writeFileSync(join(dir, 'rules.json'), JSON.stringify(RULES));
-      b = await startBroker({ ...db.env, RULES: join(dir, 'rules.json'), INSERT_BATCH_MAX: '5' }, { dir, removeDir: true });
+      b = await startBroker({ ...db.env, INSERT_BATCH_MAX: '5' }, { rules: RULES });
       token = (await signUp(b.url)).token;
     });
     after(async () => {

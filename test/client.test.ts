@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
@@ -16,7 +16,7 @@ import {
 } from '../src/client/index.js';
 import { waitUntil } from './helpers/broker-process.js';
 import { ensureConsoleBuilt } from './helpers/browser.js';
-import { startBroker, type TestBroker, tempDir } from './helpers/start-broker.js';
+import { startBroker, type TestBroker } from './helpers/start-broker.js';
 
 const unique = (label: string): string => `${label}-${Math.random().toString(36).slice(2, 10)}`;
 const PASSWORD = 'correct horse battery';
@@ -326,16 +326,11 @@ describe('sessions: refresh, logout, account and admin calls (EXPIRY 3 s, access
   // EXPIRY is the access token's lifetime and so the base of the refresh timer: with 3 s the
   // client refreshes about every 1.6 s (80 % of the 2 s it counts on, whole-second exp aside).
   let b: TestBroker;
-  let rulesDir: string;
   before(async () => {
-    rulesDir = tempDir();
-    const rules = `${rulesDir}/rules.json`;
-    writeFileSync(rules, JSON.stringify(RULES));
-    b = await startBroker({ ...QUICK_CLOSE, EXPIRY: '3', RULES: rules });
+    b = await startBroker({ ...QUICK_CLOSE, EXPIRY: '3' }, { rules: RULES });
   });
   after(async () => {
     await b.close();
-    rmSync(rulesDir, { recursive: true, force: true });
   });
 
   /** A new user, and a client logged in as that user. */

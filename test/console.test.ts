@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { BrokerClient } from '../src/client/index.js';
 import { browserSkipReason, ensureConsoleBuilt, launchBrowser, watchPageErrors } from './helpers/browser.js';
-import { startBroker, type TestBroker, tempDir } from './helpers/start-broker.js';
+import { startBroker, type TestBroker } from './helpers/start-broker.js';
 
 const skip = browserSkipReason();
 if (skip) console.log(skip);
@@ -42,7 +42,6 @@ describe('web console (headless Chromium)', { skip }, () => {
   const errors: string[] = [];
   let page: Page;
   const username = `ada-${process.pid}`;
-  let rulesDir: string;
 
   /** A page in a new browser context (its own storage: another browser, in effect). */
   async function newPage(viewport = { width: 1280, height: 860 }, errorSink = errors): Promise<Page> {
@@ -78,10 +77,8 @@ describe('web console (headless Chromium)', { skip }, () => {
 
   before(async () => {
     ensureConsoleBuilt();
-    rulesDir = tempDir();
-    writeFileSync(`${rulesDir}/rules.json`, JSON.stringify(RULES));
     // Short shutdown: Node's fetch leaves a spare idle connection that close() would wait for.
-    b = await startBroker({ SHUTDOWN_TIMEOUT: '0.5', RULES: `${rulesDir}/rules.json` });
+    b = await startBroker({ SHUTDOWN_TIMEOUT: '0.5' }, { rules: RULES });
     origin = new URL(b.url).origin;
     browser = await launchBrowser();
     page = await newPage();
@@ -90,7 +87,6 @@ describe('web console (headless Chromium)', { skip }, () => {
     for (const c of contexts) await c.close();
     await browser?.close();
     await b?.close();
-    if (rulesDir) rmSync(rulesDir, { recursive: true, force: true });
   });
 
   test('is served by Broker: relative redirect, strict headers, no traversal', async () => {

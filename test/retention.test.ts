@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { insert, metrics, metricValue, nowSeconds, request, signUp, until } from './helpers/api.js';
 import { backends } from './helpers/backends.js';
 import { unique } from './helpers/expect-error.js';
 import { SseClient } from './helpers/sse-client.js';
-import { startBroker, type TestBroker, tempDir } from './helpers/start-broker.js';
+import { startBroker, type TestBroker } from './helpers/start-broker.js';
 
 /** `keep.days` of the `brief.>` names: 3 s. */
 const BRIEF_DAYS = 3 / 86_400;
@@ -27,11 +25,8 @@ for (const backend of backends) {
     before(async () => {
       const db = await backend.database();
       dropDatabase = db.cleanup;
-      const dir = tempDir();
-      const rules = join(dir, 'rules.json');
-      writeFileSync(rules, JSON.stringify(RULES));
       // Rounds every 200 ms, so the test waits for fractions of a second, not the default 5 s.
-      b = await startBroker({ ...db.env, RULES: rules, PRUNE_INTERVAL: '0.2' }, { dir, removeDir: true });
+      b = await startBroker({ ...db.env, PRUNE_INTERVAL: '0.2' }, { rules: RULES });
       token = (await signUp(b.url)).token;
     });
     after(async () => {

@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { request, until } from './helpers/api.js';
 import { expectError, unique } from './helpers/expect-error.js';
 import { SseClient } from './helpers/sse-client.js';
-import { startBroker, type TestBroker, tempDir } from './helpers/start-broker.js';
+import { startBroker, type TestBroker } from './helpers/start-broker.js';
 
 const PASSWORD = 'correct horse battery';
 /** Rules under which the token matters on the stream: private names, and some for logged-in users. */
@@ -24,10 +22,7 @@ interface Pair {
 }
 
 async function startWithRules(env: Record<string, string> = {}): Promise<TestBroker> {
-  const dir = tempDir();
-  const path = join(dir, 'rules.json');
-  writeFileSync(path, JSON.stringify(RULES));
-  return startBroker({ RULES: path, ...env }, { dir, removeDir: true });
+  return startBroker(env, { rules: RULES });
 }
 
 describe('sessions: revocation at once, streams that end with their token, stream caps', () => {

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -34,13 +34,19 @@ export function tempDir(): string {
 export async function startBroker(
   overrides: Record<string, string> = {},
   /**
-   * `dir`: the directory for its database (kept by close(), for a restart on it, unless
-   * `removeDir`); by default one of its own, removed by close().
+   * `dir`: the directory for its database, kept by close() for a restart on it (by default one
+   * of its own, removed by close()). `rules`: a rules file's contents, written as `rules.json`
+   * in that directory and set as RULES.
    */
-  options: { dir?: string; removeDir?: boolean } = {},
+  options: { dir?: string; rules?: unknown } = {},
 ): Promise<TestBroker> {
   const dir = options.dir ?? tempDir();
-  const loaded = parseSettings({}, testEnv(dir, overrides));
+  const env = { ...overrides };
+  if (options.rules !== undefined) {
+    env.RULES = join(dir, 'rules.json');
+    writeFileSync(env.RULES, JSON.stringify(options.rules));
+  }
+  const loaded = parseSettings({}, testEnv(dir, env));
   if (loaded.kind !== 'config') throw new Error(`bad test config: ${JSON.stringify(loaded)}`);
   const broker = await createBroker(loaded.config, pino({ level: loaded.config.logLevel }));
   const url = await broker.listen();
@@ -50,7 +56,7 @@ export async function startBroker(
     dir,
     async close() {
       await broker.close();
-      if (!options.dir || options.removeDir) rmSync(dir, { recursive: true, force: true });
+      if (!options.dir) rmSync(dir, { recursive: true, force: true });
     },
   };
 }
