@@ -331,6 +331,151 @@ const migrations: readonly string[] = [
     PERFORM pg_notify('${RELEASED_CHANNEL}', (base + total)::text);
   END $fn$;
   `,
+  `
+  -- Plans made once per connection, and no statement run for nothing. PL/pgSQL re-plans a
+  -- statement with its parameters (a custom plan) until the generic plan looks no dearer, and
+  -- decides again whenever the cached plan is invalidated, as by every ANALYZE of events: a
+  -- connection that decides on a grown table re-plans every statement on every call, for good.
+  -- Measured (one connection, 16 events a call, asynchronous commit, backend CPU a call):
+  -- 0.62 ms on a new table, 0.92-1.02 ms once it holds 16,000 rows; with 32 clients after an
+  -- ANALYZE, 97-117 µs of PostgreSQL CPU per insert instead of 60-63. Generic plans are all index
+  -- lookups here (the plan types above are off), whatever the table's size.
+  -- And the common group commit (no idempotency key, every event due, nothing overdue) now runs
+  -- five statements instead of eight: the key loop and the pending insert are skipped when they
+  -- have nothing to do, and the due events are numbered and inserted in one INSERT with latest
+  -- following it, without the merge and the UPDATE of overdue rows, whose plans open every index
+  -- of events even for no row (0.56-0.62 ms a call against 0.70-0.74 with generic plans alone).
+  CREATE OR REPLACE FUNCTION broker_append(
+    p_ids text[], p_users text[], p_events text[], p_timestamps double precision[], p_data text[], p_batch integer[],
+    p_key_batch integer[], p_key_users text[], p_keys text[], p_key_hashes text[], p_key_responses text[],
+    p_key_expires double precision[], p_at double precision, p_limit integer)
+  RETURNS TABLE (r_kind text, r_batch integer, r_seq bigint, r_id text, r_event text, r_ts double precision,
+                 r_data text, r_inserted_at double precision, r_hash text, r_response text)
+  LANGUAGE plpgsql
+  SET enable_seqscan = off SET enable_bitmapscan = off SET enable_hashjoin = off SET enable_mergejoin = off
+  SET plan_cache_mode = force_generic_plan
+  AS $fn$
+  DECLARE
+    k record;
+    skipped integer[] := '{}';
+    got integer;
+    overdue bigint[];
+    ahead integer;
+    fresh integer;
+    base bigint;
+    total integer;
+  BEGIN
+    IF cardinality(p_key_batch) > 0 THEN
+      FOR k IN
+        SELECT * FROM unnest(p_key_batch, p_key_users, p_keys, p_key_hashes, p_key_responses, p_key_expires)
+          AS t(batch, user_id, key, hash, response, expires)
+        ORDER BY t.user_id, t.key, t.batch
+      LOOP
+        -- A key being written by another transaction is waited for (the unique index), then seen.
+        INSERT INTO idempotency_keys AS ik (user_id, key, hash, response, expires_at)
+          VALUES (k.user_id, k.key, k.hash, k.response, k.expires)
+          ON CONFLICT (user_id, key) DO UPDATE
+            SET hash = excluded.hash, response = excluded.response, expires_at = excluded.expires_at
+            WHERE ik.expires_at <= p_at;
+        GET DIAGNOSTICS got = ROW_COUNT;
+        IF got = 0 THEN
+          skipped := skipped || k.batch;
+          RETURN QUERY
+            SELECT 'duplicate'::text, k.batch, NULL::bigint, NULL::text, NULL::text, NULL::double precision,
+                   NULL::text, NULL::double precision, ik.hash, ik.response
+            FROM idempotency_keys ik WHERE ik.user_id = k.user_id AND ik.key = k.key;
+        END IF;
+      END LOOP;
+    END IF;
+    SELECT count(*) FILTER (WHERE t.ts > p_at), count(*) FILTER (WHERE t.ts <= p_at) INTO ahead, fresh
+      FROM unnest(p_timestamps, p_batch) AS t(ts, batch) WHERE t.batch <> ALL (skipped);
+    -- Events still ahead are stored pending, in the given order.
+    IF ahead > 0 THEN
+      INSERT INTO events (id, user_id, event, timestamp, data, inserted_at)
+        SELECT t.id, t.user_id, t.event, t.ts, t.data, p_at
+        FROM unnest(p_ids, p_users, p_events, p_timestamps, p_data, p_batch) WITH ORDINALITY
+          AS t(id, user_id, event, ts, data, batch, ord)
+        WHERE t.batch <> ALL (skipped) AND t.ts > p_at
+        ORDER BY t.ord;
+    END IF;
+    IF fresh = 0 THEN RETURN; END IF;
+    PERFORM pg_advisory_xact_lock(${RELEASE_LOCK});
+    -- FOR UPDATE: a cancel holding a row is waited for, and a row it cancelled is left out.
+    SELECT array_agg(d.pos ORDER BY d.timestamp, d.pos) INTO overdue FROM (
+      SELECT e.pos, e.timestamp FROM events e
+      WHERE e.seq IS NULL AND NOT e.cancelled AND e.timestamp <= p_at
+      ORDER BY e.timestamp, e.pos LIMIT p_limit FOR UPDATE) d;
+    IF coalesce(cardinality(overdue), 0) >= p_limit THEN
+      INSERT INTO events (id, user_id, event, timestamp, data, inserted_at)
+        SELECT t.id, t.user_id, t.event, t.ts, t.data, p_at
+        FROM unnest(p_ids, p_users, p_events, p_timestamps, p_data, p_batch) WITH ORDINALITY
+          AS t(id, user_id, event, ts, data, batch, ord)
+        WHERE t.batch <> ALL (skipped) AND t.ts <= p_at
+        ORDER BY t.ord;
+      RETURN QUERY
+        SELECT 'released'::text, NULL::integer, r.r_seq, r.r_id, r.r_event, r.r_ts, r.r_data, r.r_inserted_at, NULL::text, NULL::text
+        FROM broker_release(p_at, p_limit) r;
+      RETURN;
+    END IF;
+    total := coalesce(cardinality(overdue), 0) + fresh;
+    UPDATE release_counter c SET seq = c.seq + total WHERE c.id = 1 RETURNING c.seq - total INTO base;
+    IF overdue IS NULL THEN
+      -- Nothing overdue: the due events, numbered in timestamp order (ties in the given order),
+      -- inserted released in the given order; latest gets each name's newest of them.
+      RETURN QUERY
+        WITH ins AS (
+          INSERT INTO events (id, user_id, event, timestamp, data, inserted_at, seq, released_at)
+            SELECT t.id, t.user_id, t.event, t.ts, t.data, p_at, base + row_number() OVER (ORDER BY t.ts, t.ord), p_at
+            FROM unnest(p_ids, p_users, p_events, p_timestamps, p_data, p_batch) WITH ORDINALITY
+              AS t(id, user_id, event, ts, data, batch, ord)
+            WHERE t.batch <> ALL (skipped) AND t.ts <= p_at
+            ORDER BY t.ord
+          RETURNING seq, id, event, timestamp, data, inserted_at),
+        lat AS (
+          INSERT INTO latest (event, seq, timestamp)
+            SELECT DISTINCT ON (i.event) i.event, i.seq, i.timestamp FROM ins i ORDER BY i.event, i.timestamp DESC, i.seq DESC
+          ON CONFLICT (event) DO UPDATE SET seq = excluded.seq, timestamp = excluded.timestamp
+            WHERE excluded.timestamp > latest.timestamp
+               OR (excluded.timestamp = latest.timestamp AND excluded.seq > latest.seq))
+        SELECT 'released'::text, NULL::integer, i.seq, i.id, i.event, i.timestamp, i.data, i.inserted_at, NULL::text, NULL::text
+        FROM ins i ORDER BY i.seq;
+    ELSE
+      -- Overdue rows stored before: merged with the batch's due events in timestamp order
+      -- (stored rows first on a tie: they were inserted earlier) and numbered from the counter.
+      RETURN QUERY
+        WITH merged AS (
+          SELECT 0 AS src, o.pos, NULL::bigint AS ord, e.timestamp AS ts, e.event,
+                 NULL::text AS id, NULL::text AS user_id, NULL::text AS data
+          FROM unnest(overdue) AS o(pos) JOIN events e ON e.pos = o.pos
+          UNION ALL
+          SELECT 1, NULL::bigint, t.ord, t.ts, t.event, t.id, t.user_id, t.data
+          FROM unnest(p_ids, p_users, p_events, p_timestamps, p_data, p_batch) WITH ORDINALITY
+            AS t(id, user_id, event, ts, data, batch, ord)
+          WHERE t.batch <> ALL (skipped) AND t.ts <= p_at),
+        numbered AS (
+          SELECT m.*, base + row_number() OVER (ORDER BY m.ts, m.src, m.pos, m.ord) AS seq FROM merged m),
+        upd AS (
+          UPDATE events e SET seq = n.seq, released_at = p_at FROM numbered n WHERE n.src = 0 AND e.pos = n.pos
+          RETURNING e.seq, e.id, e.event, e.timestamp, e.data, e.inserted_at),
+        ins AS (
+          INSERT INTO events (id, user_id, event, timestamp, data, inserted_at, seq, released_at)
+            SELECT n.id, n.user_id, n.event, n.ts, n.data, p_at, n.seq, p_at FROM numbered n WHERE n.src = 1 ORDER BY n.ord
+          RETURNING seq, id, event, timestamp, data, inserted_at),
+        -- One row per name (an upsert may touch a row once): the batch's newest.
+        lat AS (
+          INSERT INTO latest (event, seq, timestamp)
+            SELECT DISTINCT ON (n.event) n.event, n.seq, n.ts FROM numbered n ORDER BY n.event, n.ts DESC, n.seq DESC
+          ON CONFLICT (event) DO UPDATE SET seq = excluded.seq, timestamp = excluded.timestamp
+            WHERE excluded.timestamp > latest.timestamp
+               OR (excluded.timestamp = latest.timestamp AND excluded.seq > latest.seq))
+        SELECT 'released'::text, NULL::integer, x.seq, x.id, x.event, x.timestamp, x.data, x.inserted_at, NULL::text, NULL::text
+        FROM (SELECT * FROM upd UNION ALL SELECT * FROM ins) x ORDER BY x.seq;
+    END IF;
+    -- Delivered at commit, so a listener never hears of a seq it cannot read yet.
+    PERFORM pg_notify('${RELEASED_CHANNEL}', (base + total)::text);
+  END $fn$;
+  ALTER FUNCTION broker_release(double precision, integer) SET plan_cache_mode = force_generic_plan;
+  `,
 ];
 
 export async function migrate(sql: Sql): Promise<void> {
