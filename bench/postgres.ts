@@ -132,6 +132,21 @@ export async function createBenchDatabase(adminUrl: string): Promise<BenchDataba
 }
 
 /**
+ * ANALYZE on a bench database, as autovacuum does on any server whose tables grow: statistics
+ * change, cached plans are invalidated and each connection chooses its plans again on a table
+ * that is no longer empty. A fresh database that was never analyzed would measure a state no
+ * server that has run a while is in.
+ */
+export async function analyzeDatabase(url: string): Promise<void> {
+  const sql = adminClient(url);
+  try {
+    await sql`analyze`;
+  } finally {
+    await sql.end({ timeout: 1 }).catch(() => undefined);
+  }
+}
+
+/**
  * The server processes of the backends connected to one database (found in pg_stat_activity
  * every 250 ms): their CPU is reported as "PostgreSQL CPU" and counted as the suite's own load.
  * Requires PostgreSQL on this machine in the same pid namespace; otherwise cpuNs() stays 0 and
