@@ -341,7 +341,7 @@ const migrations: readonly string[] = [
   -- ANALYZE, 97-117 µs of PostgreSQL CPU per insert instead of 60-63. Generic plans are all index
   -- lookups here (the plan types above are off), whatever the table's size.
   -- And the common group commit (no idempotency key, every event due, nothing overdue) now runs
-  -- five statements instead of eight: the key loop and the pending insert are skipped when they
+  -- six statements instead of eight: the key loop and the pending insert are skipped when they
   -- have nothing to do, and the due events are numbered and inserted in one INSERT with latest
   -- following it, without the merge and the UPDATE of overdue rows, whose plans open every index
   -- of events even for no row (0.56-0.62 ms a call against 0.70-0.74 with generic plans alone).
