@@ -197,7 +197,7 @@ const FULL: BenchParams = {
     extraStreams: 1500,
     timeoutMs: 300_000,
   },
-  inserts: { concurrencies: [1, 32], warmupS: 1, durationS: 10, timeoutMs: 180_000 },
+  inserts: { concurrencies: [1, 32], warmupS: 1, durationS: 10, timeoutMs: 300_000 },
   lateness: { events: 1000, windowS: 1, leadS: 3, insertConnections: 8, timeoutMs: 60_000 },
   loginStorm: {
     logins: 200,
@@ -264,7 +264,7 @@ const QUICK: BenchParams = {
     extraStreams: 20,
     timeoutMs: 60_000,
   },
-  inserts: { concurrencies: [1, 32], warmupS: 0.5, durationS: 1.5, timeoutMs: 60_000 },
+  inserts: { concurrencies: [1, 32], warmupS: 0.5, durationS: 1.5, timeoutMs: 120_000 },
   lateness: { events: 200, windowS: 1, leadS: 1.5, insertConnections: 4, timeoutMs: 30_000 },
   loginStorm: {
     logins: 40,

@@ -4,6 +4,10 @@
  * followed by an ANALYZE, as autovacuum would run on a server whose table grows).
  * SQLite always; PostgreSQL too (Broker only, one node) when a PostgreSQL admin URL answers:
  * each PostgreSQL measurement gets a fresh database `broker_bench_<random>`, dropped afterwards.
+ * With PostgreSQL, each concurrency is measured SQLite, PostgreSQL, PostgreSQL, SQLite (an ABBA
+ * order) and each engine's figures come from its two runs together: a host whose speed drifts
+ * within the minute (the shared VMs of bench/README) tilts PostgreSQL ÷ SQLite far less than with
+ * the two engines measured a minute apart.
  */
 import { authHeader, HOST, insertBody, userToken } from '../api-client.js';
 import { clientCpuSource } from '../client-cpu.js';
@@ -18,20 +22,32 @@ const MAX_ERRORS = 1000;
 /** Requests per run, at most (far above what 10 s can reach; keeps the loop bounded in count). */
 const MAX_REQUESTS = 5_000_000;
 
+/** What one closed-loop run measured; runs of one engine and concurrency add up (see `report`). */
+interface InsertRun {
+  acked: number;
+  elapsedS: number;
+  latency: Histogram;
+  /** CPU while measuring, % of one core: the load generator, Broker, PostgreSQL's backends (null: SQLite or not visible). */
+  clientPct: number | null;
+  serverPct: number | null;
+  dbPct: number | null;
+  /** Bulk runs: the event loop's worst stall, ms (null when not read). */
+  loopBlockedMs: number | null;
+}
+
 /**
  * One closed-loop run. `pg`: the fresh PostgreSQL database and its backends, or null for SQLite.
- * `batch`: events per request (1: single inserts, `{…}`; more: a batch, `[{…}, …]`). Resolves
- * with the events acknowledged per second.
+ * `batch`: events per request (1: single inserts, `{…}`; more: a batch, `[{…}, …]`). Checks that
+ * every insert was acknowledged; the figures are reported by `report`.
  */
-async function runInserts(
+async function measureInserts(
   ctx: ScenarioContext,
   clients: number,
   pg: { db: BenchDatabase; backends: PgBackends } | null,
   batch = 1,
-): Promise<number> {
+): Promise<InsertRun> {
   const p = ctx.params.inserts;
   const db = pg === null ? 'SQLite' : 'PostgreSQL';
-  const key = `inserts${pg === null ? '' : '.pg'}${batch === 1 ? '' : `.bulk${batch}`}.c${clients}`;
   const server = await ctx.launch(
     pg === null
       ? { heartbeatS: 15, loginRateLimit: 100_000 }
@@ -97,26 +113,67 @@ async function runInserts(
     const serverPct = srv.read().pctOfCore;
     const dbPct = dbCpu === null || pg?.backends.visible() !== true ? null : dbCpu.read().pctOfCore;
     await Promise.race([Promise.all(loops), sleep(10_000)]);
-    const s = summarize(latency);
-    const label = `Inserts${batch === 1 ? '' : ` in batches of ${batch}`}, ${clients} client${clients === 1 ? '' : 's'} (${db})`;
-    const ratioTo = pg === null && batch === 1 ? undefined : `inserts.c${clients}.per_s`;
-    ctx.out.figure(`${key}.per_s`, `${label}: acked/s`, 'ins/s', count / elapsedS, clientPct, ratioTo);
-    ctx.out.figure(`${key}.p99_ms`, `${label}: ack latency p99 (per request)`, 'ms', s.p99Ms, clientPct);
-    ctx.out.figure(`${key}.server_cpu_pct`, `${label}: server CPU`, '% core', serverPct, clientPct);
-    if (pg !== null) ctx.out.figure(`${key}.pg_cpu_pct`, `${label}: PostgreSQL CPU`, '% core', dbPct, clientPct);
     ctx.out.check(
       `inserts ${clients} client(s) ${db}: every insert acknowledged`,
       failed === 0 && errors === 0 && count > 0,
       `${count} acked, ${failed} refused, ${errors} errors ${JSON.stringify(statuses)} ${sample ?? ''}`,
     );
-    if (batch > 1) {
-      const lag = await eventLoopLagMaxMs(server.port);
-      ctx.out.figure(`${key}.loop_blocked_max_ms`, `${label}: event loop blocked, max`, 'ms', lag === null ? null : Math.max(0, lag - LAG_MONITOR_MS), clientPct);
-    }
-    return count / elapsedS;
+    const lag = batch > 1 ? await eventLoopLagMaxMs(server.port) : null;
+    return {
+      acked: count,
+      elapsedS,
+      latency,
+      clientPct,
+      serverPct,
+      dbPct,
+      loopBlockedMs: lag === null ? null : Math.max(0, lag - LAG_MONITOR_MS),
+    };
   } finally {
     for (const c of conns) c.close();
     await server.stop();
+  }
+}
+
+/**
+ * Reports the figures of one engine, concurrency and batch size from its runs taken together:
+ * events acknowledged over the time measured, one latency histogram, CPU weighted by time, the
+ * worst stall. Returns the events acknowledged per second.
+ */
+function report(ctx: ScenarioContext, clients: number, engine: 'SQLite' | 'PostgreSQL', batch: number, runs: readonly InsertRun[]): number {
+  const key = `inserts${engine === 'SQLite' ? '' : '.pg'}${batch === 1 ? '' : `.bulk${batch}`}.c${clients}`;
+  const label = `Inserts${batch === 1 ? '' : ` in batches of ${batch}`}, ${clients} client${clients === 1 ? '' : 's'} (${engine})`;
+  const elapsedS = runs.reduce((t, r) => t + r.elapsedS, 0);
+  const latency = new Histogram();
+  for (const r of runs) latency.merge(r.latency);
+  const weighted = (pick: (r: InsertRun) => number | null): number | null =>
+    runs.some((r) => pick(r) === null) || elapsedS <= 0 ? null : runs.reduce((t, r) => t + (pick(r) ?? 0) * r.elapsedS, 0) / elapsedS;
+  const clientPct = weighted((r) => r.clientPct);
+  const perS = elapsedS > 0 ? runs.reduce((t, r) => t + r.acked, 0) / elapsedS : 0;
+  const ratioTo = engine === 'SQLite' && batch === 1 ? undefined : `inserts.c${clients}.per_s`;
+  ctx.out.figure(`${key}.per_s`, `${label}: acked/s`, 'ins/s', perS, clientPct, ratioTo);
+  ctx.out.figure(`${key}.p99_ms`, `${label}: ack latency p99 (per request)`, 'ms', summarize(latency).p99Ms, clientPct);
+  ctx.out.figure(`${key}.server_cpu_pct`, `${label}: server CPU`, '% core', weighted((r) => r.serverPct), clientPct);
+  if (engine === 'PostgreSQL') ctx.out.figure(`${key}.pg_cpu_pct`, `${label}: PostgreSQL CPU`, '% core', weighted((r) => r.dbPct), clientPct);
+  if (batch > 1) {
+    const stalls = runs.map((r) => r.loopBlockedMs);
+    const worst = stalls.includes(null) ? null : Math.max(...(stalls as number[]));
+    ctx.out.figure(`${key}.loop_blocked_max_ms`, `${label}: event loop blocked, max`, 'ms', worst, clientPct);
+  }
+  return perS;
+}
+
+/** One PostgreSQL run on a fresh database, dropped afterwards. */
+async function measurePostgres(ctx: ScenarioContext, adminUrl: string, clients: number): Promise<InsertRun> {
+  const db = await createBenchDatabase(adminUrl);
+  let backends: PgBackends | null = null;
+  try {
+    backends = await PgBackends.watch(adminUrl, db.name);
+    ctx.log(`database ${db.name} created`);
+    return await measureInserts(ctx, clients, { db, backends });
+  } finally {
+    await backends?.stop();
+    await db.drop();
+    ctx.log(`database ${db.name} dropped`);
   }
 }
 
@@ -125,36 +182,31 @@ export const inserts: Scenario = {
   title: 'Inserts',
   timeoutMs: (p) => p.inserts.timeoutMs,
   async run(ctx) {
+    const { adminUrl, available, detail } = ctx.postgres;
+    const withPostgres = ctx.target === 'broker' && available && adminUrl !== null;
     const sqlite = new Map<number, number>();
-    for (const clients of ctx.params.inserts.concurrencies) sqlite.set(clients, await runInserts(ctx, clients, null));
+    for (const clients of ctx.params.inserts.concurrencies) {
+      if (!withPostgres) {
+        sqlite.set(clients, report(ctx, clients, 'SQLite', 1, [await measureInserts(ctx, clients, null)]));
+        continue;
+      }
+      // ABBA: a drift of the host's speed during these four runs weighs on both engines alike.
+      const first = await measureInserts(ctx, clients, null);
+      const pg = [await measurePostgres(ctx, adminUrl, clients), await measurePostgres(ctx, adminUrl, clients)];
+      const single = report(ctx, clients, 'SQLite', 1, [first, await measureInserts(ctx, clients, null)]);
+      sqlite.set(clients, single);
+      const onPostgres = report(ctx, clients, 'PostgreSQL', 1, pg);
+      ctx.out.figure(`inserts.pg.c${clients}.ratio`, `Inserts, ${clients} client(s): PostgreSQL ÷ SQLite acked/s (same run)`, '×', single > 0 ? onPostgres / single : null, null);
+    }
     if (ctx.target !== 'broker') return;
     // Bulk: batches of BULK events per request, against single inserts of this same run.
     for (const clients of ctx.params.inserts.concurrencies) {
-      const bulk = await runInserts(ctx, clients, null, BULK);
+      const bulk = report(ctx, clients, 'SQLite', BULK, [await measureInserts(ctx, clients, null, BULK)]);
       const single = sqlite.get(clients) ?? 0;
       ctx.out.figure(`inserts.bulk${BULK}.c${clients}.ratio`, `Inserts in batches of ${BULK}, ${clients} client(s): events/s ÷ single inserts/s (same run)`, '×', single > 0 ? bulk / single : null, null);
     }
     await releaseBurst(ctx);
-    const { adminUrl, available, detail } = ctx.postgres;
-    if (!available || adminUrl === null) {
-      ctx.out.note(`inserts on PostgreSQL skipped: no PostgreSQL (${detail})`);
-      return;
-    }
-    for (const clients of ctx.params.inserts.concurrencies) {
-      const db = await createBenchDatabase(adminUrl);
-      let backends: PgBackends | null = null;
-      try {
-        backends = await PgBackends.watch(adminUrl, db.name);
-        ctx.log(`database ${db.name} created`);
-        const pg = await runInserts(ctx, clients, { db, backends });
-        const single = sqlite.get(clients) ?? 0;
-        ctx.out.figure(`inserts.pg.c${clients}.ratio`, `Inserts, ${clients} client(s): PostgreSQL ÷ SQLite acked/s (same run)`, '×', single > 0 ? pg / single : null, null);
-      } finally {
-        await backends?.stop();
-        await db.drop();
-        ctx.log(`database ${db.name} dropped`);
-      }
-    }
+    if (!withPostgres) ctx.out.note(`inserts on PostgreSQL skipped: no PostgreSQL (${detail})`);
   },
 };
 
