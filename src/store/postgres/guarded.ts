@@ -17,13 +17,18 @@ const UNAVAILABLE = new Set([
   '3D000', // database does not exist (dropped under us)
 ]);
 
+/** Whether an error (as postgres.js throws it) means the database is unreachable or the connection lost. */
+export function isUnavailable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && UNAVAILABLE.has(code);
+}
+
 /** Runs a query, turning "the database is unreachable" into a 503 AppError. */
 export async function guarded<T>(work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } catch (error) {
-    const code = (error as { code?: unknown }).code;
-    if (typeof code === 'string' && UNAVAILABLE.has(code)) {
+    if (isUnavailable(error)) {
       throw new AppError('unavailable', 'The database is unavailable; try again.', { cause: error });
     }
     throw error;

@@ -17,6 +17,7 @@ import type {
 } from '../store.js';
 import { StorageHealth } from '../storage-health.js';
 import { storedEvent } from '../stored-event.js';
+import { CommitConnection } from './commit-connection.js';
 import { guarded } from './guarded.js';
 import { migrate } from './postgres-schema.js';
 import { postgresRetention } from './postgres-retention.js';
@@ -54,7 +55,7 @@ const MAX_GROUP_COMMIT = 1000;
  */
 const PG_IN_FLIGHT = 2;
 const PG_OVERLAP_AT = 16;
-/** Connections in this node's pool (the LISTEN connection is separate). */
+/** Connections in this node's pool (the LISTEN and the group-commit connections are separate). */
 export const POOL_SIZE = 10;
 
 const EVENT_COLUMNS = 'pos, id, user_id, event, timestamp, data, inserted_at, seq, released_at, cancelled';
@@ -73,32 +74,37 @@ export class PostgresStore implements Store {
   private releaseSink: ((released: readonly ReleasedEvent[]) => void) | undefined;
 
   static async open(url: string, now: () => number = () => Date.now() / 1000): Promise<PostgresStore> {
-    const sql = postgres(url, {
-      max: POOL_SIZE,
+    const options = {
       onnotice: () => {},
-      connection: { application_name: 'broker' },
       // Fail fast when the server is down, so /health turns 503 instead of hanging.
       connect_timeout: 5,
-    });
+    };
+    const sql = postgres(url, { ...options, max: POOL_SIZE, connection: { application_name: 'broker' } });
+    const commits = new CommitConnection(() =>
+      postgres(url, { ...options, max: 1, connection: { application_name: 'broker-append' } }),
+    );
     try {
       await migrate(sql);
+      await commits.connected();
     } catch (error) {
-      await sql.end({ timeout: 1 });
+      await Promise.all([sql.end({ timeout: 1 }), commits.end(1)]);
       throw error;
     }
-    return new PostgresStore(sql, now);
+    return new PostgresStore(sql, commits, now);
   }
 
   private readonly health = new StorageHealth();
 
   private constructor(
     readonly sql: Sql,
+    /** Group commits only, pipelined on one connection. */
+    private readonly commits: CommitConnection,
     now: () => number,
   ) {
     const health = this.health;
     // A group commit is one statement (broker_append): one round trip and one commit for every
-    // request of the batch. PG_IN_FLIGHT batches at once: the requests that arrive while one
-    // commits form the next batch.
+    // request of the batch. PG_IN_FLIGHT batches at once, pipelined on one connection: the
+    // requests that arrive while one commits form the next batch.
     this.batcher = new MicroBatcher<AppendBatch, AppendOutcome>(
       (batches) => health.write(guarded(() => this.appendBatches(batches, now()))),
       MAX_GROUP_COMMIT,
@@ -229,8 +235,7 @@ export class PostgresStore implements Store {
   private async appendBatches(batches: readonly AppendBatch[], at: number): Promise<AppendOutcome[]> {
     const events = batches.flatMap((b, k) => b.events.map((e) => ({ e, k })));
     const keyed = batches.flatMap((b, k) => (b.key ? [{ key: b.key, k }] : []));
-    const sql = this.sql;
-    const rows = await sql<(ReleaseRow & { r_kind: string; r_batch: number | null; r_hash: string | null; r_response: string | null })[]>`
+    const rows = await this.commits.run((sql) => sql<(ReleaseRow & { r_kind: string; r_batch: number | null; r_hash: string | null; r_response: string | null })[]>`
       SELECT * FROM broker_append(
         ${sql.array(events.map((x) => x.e.id))}::text[], ${sql.array(events.map((x) => x.e.userId))}::text[],
         ${sql.array(events.map((x) => x.e.event))}::text[], ${sql.array(events.map((x) => x.e.timestamp))}::float8[],
@@ -238,7 +243,7 @@ export class PostgresStore implements Store {
         ${sql.array(keyed.map((x) => x.k))}::int[], ${sql.array(keyed.map((x) => x.key.userId))}::text[],
         ${sql.array(keyed.map((x) => x.key.key))}::text[], ${sql.array(keyed.map((x) => x.key.hash))}::text[],
         ${sql.array(keyed.map((x) => x.key.response))}::text[], ${sql.array(keyed.map((x) => x.key.expiresAt))}::float8[],
-        ${at}, ${MAX_GROUP_COMMIT})`;
+        ${at}, ${MAX_GROUP_COMMIT})`);
     const released: ReleasedEvent[] = [];
     const duplicates = new Map<number, { hash: string; response: string }>();
     for (const r of rows) {
@@ -287,7 +292,7 @@ export class PostgresStore implements Store {
 
   async close(): Promise<void> {
     await this.batcher.drain();
-    await this.sql.end({ timeout: 5 });
+    await Promise.all([this.commits.end(5), this.sql.end({ timeout: 5 })]);
   }
 }
 
