@@ -7,7 +7,8 @@ import { isUnavailable } from './guarded.js';
  * backend sleeps on the release lock until the first has committed and is then woken: a lock
  * hand-over and a process wake-up per commit, and two backends' caches. Measured with 32 clients
  * (alternated 8 s runs of one build, medians of six each, two sets): PostgreSQL CPU per insert
- * 50 → 39 µs and 42 → 38 µs, inserts/s 9,219 → 10,948 and 10,848 → 11,249.
+ * 50 → 39 µs and 42 → 38 µs, inserts/s 9,219 → 10,948 and 10,848 → 11,249 (bench/README.md,
+ * "The fourth run of 2026-12-02"; the bench's `inserts` scenario gives the figures in one run).
  *
  * A lost connection is replaced by a new client rather than reconnected: postgres.js 3.4.9 can
  * leave a connection that was reset while idle holding the query that failed, and every later
