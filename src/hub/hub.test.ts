@@ -303,6 +303,38 @@ describe('Hub', () => {
     assert.equal(reads, 1);
   });
 
+  test('a commit heard of before its answer is delivered with the answer, without waiting for a commit behind it', async () => {
+    let reads = 0;
+    let answered: () => void = () => {};
+    // Two commits in flight, pipelined: appendsSettled settles when both have answered.
+    const inFlight = new Promise<void>((resolve) => {
+      answered = resolve;
+    });
+    const counting: EventStore = {
+      ...store.events,
+      readReleased: async (q) => {
+        reads += 1;
+        return store.events.readReleased(q);
+      },
+      appendsSettled: () => inFlight,
+    };
+    const hub = new Hub(counting, open, { sendBufferLimit: 1 << 20, heartbeatMs: 60_000, retryMs: 1000, pageSize: 10 }, metrics(), pino({ level: 'silent' }));
+    await hub.start();
+    const sink = new FakeSink();
+    await hub.subscribe(sink, {});
+    await store.events.append({ id: randomUUID(), userId: 'u', event: 'p', timestamp: now, data: '{}' });
+    now += 1;
+    const first = await store.events.releaseDue(now, 10_000);
+    hub.released(1); // its NOTIFY, before its answer
+    await settle();
+    assert.deepEqual(sink.ids, []);
+    hub.offer(first); // its answer; the second commit has not answered
+    await settle();
+    assert.deepEqual(sink.ids, [1], 'delivered while the commit behind it is still in flight');
+    assert.equal(reads, 0);
+    answered();
+  });
+
   test('heartbeats go to every live stream on one shared timer', async () => {
     const hub = new Hub(store.events, open, { sendBufferLimit: 1 << 20, heartbeatMs: 20, retryMs: 1000, pageSize: 10 }, metrics(), pino({ level: 'silent' }));
     await hub.start();

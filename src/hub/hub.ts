@@ -82,6 +82,8 @@ export class Hub {
    * store read, which stays the source of truth.
    */
   private inHand: ReleasedEvent[] = [];
+  /** Wakes the pump waiting for an answer to hand over events (see pump); one pump at a time. */
+  private offered: (() => void) | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private readonly retry: Buffer;
 
@@ -124,6 +126,9 @@ export class Hub {
    * hub their seq). Saves the store read of the events it can deliver next.
    */
   offer(events: readonly ReleasedEvent[]): void {
+    const wake = this.offered;
+    this.offered = undefined;
+    wake?.();
     const first = events[0];
     if (!first || first.seq <= this.cursor || this.inHand.length + events.length > IN_HAND_LIMIT) return;
     const last = this.inHand[this.inHand.length - 1];
@@ -290,12 +295,22 @@ export class Hub {
       while (this.cursor < this.target) {
         let page: readonly ReleasedEvent[] | undefined = this.takeInHand();
         if (!page) {
-          // Heard of before this node's own commit answered (PostgreSQL's NOTIFY can overtake
-          // the answer): the answer brings the events, so wait for it rather than read them.
+          // Heard of before this node's own commit answered (on PostgreSQL the NOTIFY of a
+          // commit comes before its answer): the answer brings the events, so wait for it rather
+          // than read them; for no longer than the appends under way now (the release may be
+          // another node's), and no longer than until an answer hands over what comes next (a
+          // second commit pipelined behind the first need not be waited for).
           const answers = this.store.appendsSettled();
           if (answers) {
-            await answers;
-            page = this.takeInHand();
+            let settled = false;
+            const all = answers.then(() => {
+              settled = true;
+            });
+            do {
+              await Promise.race([all, new Promise<void>((resolve) => (this.offered = resolve))]);
+              this.offered = undefined;
+              page = this.takeInHand();
+            } while (!page && !settled);
           }
         }
         if (!page) {
