@@ -202,7 +202,7 @@ async function openBackend(
   if (db.kind === 'postgres') {
     const store = await openPostgresStore(db.url);
     try {
-      const fanout = await PostgresFanout.open(store.sql, db.url, log);
+      const fanout = await PostgresFanout.open(store.sql, store.notifications, log);
       let secret = config.secret;
       if (secret === undefined) {
         const shared = await store.sharedSecret();

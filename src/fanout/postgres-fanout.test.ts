@@ -18,7 +18,7 @@ if (skip) {
       return Promise.all(
         Array.from({ length: count }, async () => {
           const store = await PostgresStore.open(url);
-          return { store, fanout: await PostgresFanout.open(store.sql, url, pino({ level: 'silent' })) };
+          return { store, fanout: await PostgresFanout.open(store.sql, store.notifications, pino({ level: 'silent' })) };
         }),
       );
     },

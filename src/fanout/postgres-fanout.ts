@@ -1,61 +1,57 @@
-import postgres, { type Sql } from 'postgres';
+import type { Sql } from 'postgres';
 import type { Logger } from 'pino';
+import type { Notifications } from '../store/postgres/commit-connection.js';
 import { AUTH_CHANNEL, RELEASED_CHANNEL, WAKE_CHANNEL } from '../store/postgres/postgres-schema.js';
 import type { Seq } from '../store/store.js';
 import type { Fanout } from './fanout.js';
 
 
 /**
- * Cross-node fan-out over LISTEN/NOTIFY on a dedicated connection (postgres.js re-LISTENs by
- * itself after a reconnect). Payloads are numbers, never data: NOTIFY payloads are capped at
- * 8,000 bytes and a node reads what it missed from the store. After every (re)connect the sink
- * is told the newest seq, so notifications lost while disconnected are caught up from the store.
- * It needs a direct connection: a transaction-mode pooler (PgBouncer) does not keep LISTEN.
+ * Cross-node fan-out over LISTEN/NOTIFY. The node LISTENs on its group-commit connection (see
+ * CommitConnection: a NOTIFY does not wake the backend that sent it, and a node's commits are
+ * the NOTIFYs it would otherwise hear on a second backend). Payloads are numbers, never data:
+ * NOTIFY payloads are capped at 8,000 bytes and a node reads what it missed from the store.
+ * After every (re)connect the sink is told the newest seq, so notifications lost while
+ * disconnected are caught up from the store. It needs a direct connection: a transaction-mode
+ * pooler (PgBouncer) does not keep LISTEN.
  */
 export class PostgresFanout implements Fanout {
   private readonly releasedSinks: ((upTo: Seq) => void)[] = [];
   private readonly wakeSinks: ((dueAt: number | undefined) => void)[] = [];
   private readonly authSinks: (() => void)[] = [];
-  private readonly listener: Sql;
+  private connects = 0;
 
   private constructor(
     private readonly sql: Sql,
-    url: string,
     private readonly log: Logger,
-  ) {
-    this.listener = postgres(url, { max: 1, onnotice: () => {}, connection: { application_name: 'broker-listen' } });
-  }
+  ) {}
 
-  /** Starts listening; resolves once both channels are LISTENed. */
-  static async open(sql: Sql, url: string, log: Logger): Promise<PostgresFanout> {
-    const fanout = new PostgresFanout(sql, url, log);
-    await fanout.listen();
-    return fanout;
-  }
-
-  private async listen(): Promise<void> {
-    let connects = 0;
-    await this.listener.listen(
-      RELEASED_CHANNEL,
-      (payload) => {
-        const upTo = Number(payload);
-        if (Number.isSafeInteger(upTo)) for (const sink of this.releasedSinks) sink(upTo);
+  /** Starts listening on `notifications`; resolves once the channels are LISTENed. `sql` runs the catch-up and wake queries. */
+  static async open(sql: Sql, notifications: Notifications, log: Logger): Promise<PostgresFanout> {
+    const fanout = new PostgresFanout(sql, log);
+    await notifications.listen(
+      {
+        [RELEASED_CHANNEL]: (payload) => {
+          const upTo = Number(payload);
+          if (Number.isSafeInteger(upTo)) for (const sink of fanout.releasedSinks) sink(upTo);
+        },
+        [WAKE_CHANNEL]: (payload) => {
+          const dueAt = payload === '' ? undefined : Number(payload);
+          if (dueAt !== undefined && !Number.isFinite(dueAt)) return;
+          for (const sink of fanout.wakeSinks) sink(dueAt);
+        },
+        [AUTH_CHANNEL]: () => {
+          for (const sink of fanout.authSinks) sink();
+        },
       },
+      // Runs on the first LISTEN and after every reconnect: catch up on what we missed.
       () => {
-        // Runs on the first LISTEN and after every reconnect: catch up on what we missed.
-        connects += 1;
-        if (connects > 1) this.log.warn('fan-out listener reconnected; catching up from the store');
-        void this.catchUp();
+        fanout.connects += 1;
+        if (fanout.connects > 1) fanout.log.warn('fan-out listener reconnected; catching up from the store');
+        void fanout.catchUp();
       },
     );
-    await this.listener.listen(WAKE_CHANNEL, (payload) => {
-      const dueAt = payload === '' ? undefined : Number(payload);
-      if (dueAt !== undefined && !Number.isFinite(dueAt)) return;
-      for (const sink of this.wakeSinks) sink(dueAt);
-    });
-    await this.listener.listen(AUTH_CHANNEL, () => {
-      for (const sink of this.authSinks) sink();
-    });
+    return fanout;
   }
 
   private async catchUp(): Promise<void> {
@@ -91,10 +87,10 @@ export class PostgresFanout implements Fanout {
     this.authSinks.push(sink);
   }
 
+  /** Stops telling the sinks; the store closes the connection that LISTENs. */
   async close(): Promise<void> {
     this.releasedSinks.length = 0;
     this.wakeSinks.length = 0;
     this.authSinks.length = 0;
-    await this.listener.end({ timeout: 2 });
   }
 }

@@ -5,13 +5,12 @@ import type { DumpReader, DumpRecord, DumpSnapshot, DumpWriter, NumberedRecord }
 import { latestWithoutEvent, throwIfNotEmpty, tokenWithoutSession } from '../dump-refusals.js';
 import type { Seq } from '../store.js';
 import type { EventRow } from './postgres-store.js';
+import { NODE_LISTENER } from './commit-connection.js';
 import { guarded } from './guarded.js';
 import { migrate } from './postgres-schema.js';
 
 /** Rows per cursor fetch of an export. */
 const PAGE = 250;
-/** The application_name of a serving node's LISTEN connection: how an import sees running nodes. */
-const NODE_LISTENER = 'broker-listen';
 
 function connect(url: string, applicationName: string): Sql {
   return postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 5, connection: { application_name: applicationName } });

@@ -17,7 +17,7 @@ import type {
 } from '../store.js';
 import { StorageHealth } from '../storage-health.js';
 import { storedEvent } from '../stored-event.js';
-import { CommitConnection } from './commit-connection.js';
+import { type ClientHooks, CommitConnection, type Notifications } from './commit-connection.js';
 import { guarded } from './guarded.js';
 import { migrate } from './postgres-schema.js';
 import { postgresRetention } from './postgres-retention.js';
@@ -80,9 +80,20 @@ export class PostgresStore implements Store {
       connect_timeout: 5,
     };
     const sql = postgres(url, { ...options, max: POOL_SIZE, connection: { application_name: 'broker' } });
-    const commits = new CommitConnection(() =>
-      postgres(url, { ...options, max: 1, connection: { application_name: 'broker-append' } }),
-    );
+    const commits = new CommitConnection((hooks) => {
+      // `onnotify` is what postgres.js's own listen() gives its connection (not in its types);
+      // no idle or lifetime limit, which would end the LISTEN with the connection.
+      const own: postgres.Options<Record<string, never>> & Pick<ClientHooks, 'onnotify'> = {
+        ...options,
+        max: 1,
+        idle_timeout: 0,
+        max_lifetime: null,
+        onnotify: hooks.onnotify,
+        onclose: hooks.onclose,
+        connection: { application_name: 'broker-append' },
+      };
+      return postgres(url, own);
+    });
     try {
       await migrate(sql);
       await commits.connected();
@@ -95,9 +106,14 @@ export class PostgresStore implements Store {
 
   private readonly health = new StorageHealth();
 
+  /** The node's notifications: LISTEN on the group-commit connection (see CommitConnection). */
+  get notifications(): Notifications {
+    return this.commits;
+  }
+
   private constructor(
     readonly sql: Sql,
-    /** Group commits only, pipelined on one connection. */
+    /** Group commits, pipelined on one connection, which also carries the node's LISTEN. */
     private readonly commits: CommitConnection,
     now: () => number,
   ) {
