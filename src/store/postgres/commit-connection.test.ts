@@ -2,22 +2,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import postgres from 'postgres';
 import { createTestDatabase, postgresSkip, testDatabaseUrl } from '../../../test/helpers/postgres.js';
-import { type ClientHooks, CommitConnection, NODE_LISTENER } from './commit-connection.js';
+import { type ClientHooks, CommitConnection, commitClient, NODE_LISTENER } from './commit-connection.js';
 
 const skip = postgresSkip();
 
-/** A client as the store makes it: one connection, reporting notifications and its close. */
-function client(url: string, hooks: ClientHooks): postgres.Sql {
-  const options: postgres.Options<Record<string, never>> & Pick<ClientHooks, 'onnotify'> = {
-    max: 1,
-    onnotice: () => {},
-    connect_timeout: 5,
-    max_lifetime: null,
-    onnotify: hooks.onnotify,
-    onclose: hooks.onclose,
-  };
-  return postgres(url, options);
-}
+/** A client as the store makes it, without its pool's options. */
+const client = (url: string, hooks: ClientHooks): postgres.Sql => commitClient(url, hooks, { onnotice: () => {}, connect_timeout: 5 });
 
 test('a client that could not connect is replaced: the call that finds it tries a new one', { skip, timeout: 20_000 }, async () => {
   // The first two clients point at a closed port (refused at once), every later one at the server.

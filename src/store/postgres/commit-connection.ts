@@ -1,4 +1,4 @@
-import type { Sql } from 'postgres';
+import postgres, { type Sql } from 'postgres';
 import { isUnavailable } from './guarded.js';
 
 /** What a new client reports to its CommitConnection (postgres.js options of the same names). */
@@ -16,6 +16,23 @@ export interface Notifications {
    * each time the LISTEN is in place, so that the caller catches up on what it may have missed.
    */
   listen(channels: Readonly<Record<string, (payload: string) => void>>, onListen: () => void): Promise<void>;
+}
+
+/**
+ * A client of one connection for a CommitConnection, reporting to `hooks`. `onnotify` is the
+ * option postgres.js's own listen() gives its connection (not in its types); no idle or lifetime
+ * limit, which would end a LISTEN with the connection.
+ */
+export function commitClient(url: string, hooks: ClientHooks, options: postgres.Options<Record<string, never>> = {}): Sql {
+  const own: postgres.Options<Record<string, never>> & Pick<ClientHooks, 'onnotify'> = {
+    ...options,
+    max: 1,
+    idle_timeout: 0,
+    max_lifetime: null,
+    onnotify: hooks.onnotify,
+    onclose: hooks.onclose,
+  };
+  return postgres(url, own);
 }
 
 /** The application_name of a connection that LISTENs: how an import sees a running node. */

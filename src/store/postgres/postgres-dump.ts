@@ -4,8 +4,8 @@ import { DataMoveError } from '../data-move-error.js';
 import type { DumpReader, DumpRecord, DumpSnapshot, DumpWriter, NumberedRecord } from '../dump.js';
 import { latestWithoutEvent, throwIfNotEmpty, tokenWithoutSession } from '../dump-refusals.js';
 import type { Seq } from '../store.js';
-import type { EventRow } from './postgres-store.js';
 import { NODE_LISTENER } from './commit-connection.js';
+import type { EventRow } from './postgres-store.js';
 import { guarded } from './guarded.js';
 import { migrate } from './postgres-schema.js';
 

@@ -17,7 +17,7 @@ import type {
 } from '../store.js';
 import { StorageHealth } from '../storage-health.js';
 import { storedEvent } from '../stored-event.js';
-import { type ClientHooks, CommitConnection, type Notifications } from './commit-connection.js';
+import { CommitConnection, commitClient, type Notifications } from './commit-connection.js';
 import { guarded } from './guarded.js';
 import { migrate } from './postgres-schema.js';
 import { postgresRetention } from './postgres-retention.js';
@@ -80,20 +80,9 @@ export class PostgresStore implements Store {
       connect_timeout: 5,
     };
     const sql = postgres(url, { ...options, max: POOL_SIZE, connection: { application_name: 'broker' } });
-    const commits = new CommitConnection((hooks) => {
-      // `onnotify` is what postgres.js's own listen() gives its connection (not in its types);
-      // no idle or lifetime limit, which would end the LISTEN with the connection.
-      const own: postgres.Options<Record<string, never>> & Pick<ClientHooks, 'onnotify'> = {
-        ...options,
-        max: 1,
-        idle_timeout: 0,
-        max_lifetime: null,
-        onnotify: hooks.onnotify,
-        onclose: hooks.onclose,
-        connection: { application_name: 'broker-append' },
-      };
-      return postgres(url, own);
-    });
+    const commits = new CommitConnection((hooks) =>
+      commitClient(url, hooks, { ...options, connection: { application_name: 'broker-append' } }),
+    );
     try {
       await migrate(sql);
       await commits.connected();
