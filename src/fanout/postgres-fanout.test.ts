@@ -1,3 +1,5 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
 import { pino } from 'pino';
 import postgres from 'postgres';
@@ -31,5 +33,34 @@ if (skip) {
       }
     },
     cleanup: async () => db?.drop(),
+  });
+
+  // A catch-up at the first LISTEN would reach the hub before it started (its cursor at 0), and
+  // it would read every release of the database.
+  test('a node opened on a database with releases hears of none before the next one (no catch-up at the first LISTEN)', async () => {
+    const own = await createTestDatabase();
+    const first = await PostgresStore.open(own.url);
+    try {
+      for (let i = 0; i < 3; i++) await first.events.append({ id: randomUUID(), userId: 'u', event: 'old', timestamp: 0, data: '1' });
+      const second = await PostgresStore.open(own.url);
+      const fanout = await PostgresFanout.open(second.sql, second.notifications, pino({ level: 'silent' }));
+      const heard: number[] = [];
+      fanout.onReleased((upTo) => heard.push(upTo));
+      try {
+        const next = await first.events.append({ id: randomUUID(), userId: 'u', event: 'new', timestamp: 0, data: '1' });
+        const deadline = Date.now() + 5000;
+        while (!heard.includes(next.seq as number)) {
+          assert.ok(Date.now() < deadline, 'the new release is heard');
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        assert.deepEqual(heard, [4]);
+      } finally {
+        await fanout.close();
+        await second.close();
+      }
+    } finally {
+      await first.close();
+      await own.drop();
+    }
   });
 }

@@ -44,10 +44,14 @@ export class PostgresFanout implements Fanout {
           for (const sink of fanout.authSinks) sink();
         },
       },
-      // Runs on the first LISTEN and after every reconnect: catch up on what we missed.
+      // Runs on the first LISTEN and after every reconnect: catch up on what we missed since the
+      // connection was lost. Not on the first: no sink is registered yet, and a catch-up still
+      // under way once they are would tell a hub that has not started (its cursor at 0) to read
+      // every release there is.
       () => {
         fanout.connects += 1;
-        if (fanout.connects > 1) fanout.log.warn('fan-out listener reconnected; catching up from the store');
+        if (fanout.connects === 1) return;
+        fanout.log.warn('fan-out listener reconnected; catching up from the store');
         void fanout.catchUp();
       },
     );
