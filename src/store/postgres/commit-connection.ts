@@ -61,7 +61,7 @@ interface Client {
  * that sent it (PostgreSQL sets its own flag instead of signalling a process). On a LISTEN
  * connection of its own, each group commit of a node woke that second backend, which then wrote
  * to the node's second socket (~3.6 % of a core at 6,400 inserts/s). Measured with 32 clients,
- * alternated 8 s runs: PostgreSQL CPU per insert 51 → 47 µs (medians of six); inserts/s within
+ * alternated 8 s runs: PostgreSQL CPU per insert 52 → 47 µs (medians of six); inserts/s within
  * the host's noise (bench/README.md, "The fifth run of 2026-12-02"). Here the node's own NOTIFY
  * comes back on this connection before its commit's answer, and other nodes' whenever the
  * backend is between transactions.
