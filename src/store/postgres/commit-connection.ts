@@ -96,8 +96,9 @@ export class CommitConnection implements Notifications {
   }
 
   /**
-   * Runs `work` on the connection once it is up. A client that could not connect, or whose
-   * connection was lost, is replaced for the next call.
+   * Runs `work` on the connection once it is up. A client that could not connect is replaced,
+   * and the call tries the new one; one whose connection was lost during the call is replaced
+   * for the next call (the call fails: its outcome is unknown).
    */
   async run<T>(work: (sql: Sql) => Promise<T>): Promise<T> {
     let used = this.current;
