@@ -88,6 +88,23 @@ describe('Hub', () => {
     if (last) hub.released(last.seq);
   };
   const settle = () => new Promise((resolve) => setImmediate(resolve));
+  /** A started hub with one open stream, on a store that counts its reads; `settled` answers appendsSettled. */
+  const countingHub = async (settled: () => Promise<void> | undefined) => {
+    const counter = { reads: 0 };
+    const counting: EventStore = {
+      ...store.events,
+      readReleased: async (q) => {
+        counter.reads += 1;
+        return store.events.readReleased(q);
+      },
+      appendsSettled: settled,
+    };
+    const hub = new Hub(counting, open, { sendBufferLimit: 1 << 20, heartbeatMs: 60_000, retryMs: 1000, pageSize: 10 }, metrics(), pino({ level: 'silent' }));
+    await hub.start();
+    const sink = new FakeSink();
+    await hub.subscribe(sink, {});
+    return { hub, sink, counter };
+  };
 
   test('a slow subscriber is dropped while a fast one keeps receiving', async () => {
     const m = metrics();
@@ -192,18 +209,7 @@ describe('Hub', () => {
   });
 
   test('offered events are delivered without a store read; after a gap the store is read', async () => {
-    let reads = 0;
-    const counting: EventStore = {
-      ...store.events,
-      readReleased: async (q) => {
-        reads += 1;
-        return store.events.readReleased(q);
-      },
-    };
-    const hub = new Hub(counting, open, { sendBufferLimit: 1 << 20, heartbeatMs: 60_000, retryMs: 1000, pageSize: 10 }, metrics(), pino({ level: 'silent' }));
-    await hub.start();
-    const sink = new FakeSink();
-    await hub.subscribe(sink, {});
+    const { hub, sink, counter } = await countingHub(() => store.events.appendsSettled());
     const releaseNext = async (count: number, offer: boolean): Promise<number> => {
       for (let i = 0; i < count; i++) {
         await store.events.append({ id: randomUUID(), userId: 'u', event: 'o', timestamp: now, data: `{"i":${i}}` });
@@ -216,16 +222,16 @@ describe('Hub', () => {
     hub.released(await releaseNext(2, true));
     await settle();
     assert.deepEqual(sink.ids, [1, 2]);
-    assert.equal(reads, 0, 'delivered from the offered events');
+    assert.equal(counter.reads, 0, 'delivered from the offered events');
     await releaseNext(2, false); // released elsewhere: only its seq will be known
     hub.released(await releaseNext(2, true));
     await settle();
     assert.deepEqual(sink.ids, [1, 2, 3, 4, 5, 6], 'the gap was read from the store, in order');
-    assert.equal(reads, 1);
+    assert.equal(counter.reads, 1);
     hub.released(await releaseNext(1, true));
     await settle();
     assert.deepEqual(sink.ids, [1, 2, 3, 4, 5, 6, 7]);
-    assert.equal(reads, 1, 'back to the offered events once contiguous again');
+    assert.equal(counter.reads, 1, 'back to the offered events once contiguous again');
     assert.match(sink.written, /^id:7\nevent:o\ndata:\{"i":0\}\n\n/m);
   });
 
@@ -257,21 +263,9 @@ describe('Hub', () => {
   });
 
   test('a release heard of before its commit answered, and answers out of order, need no store read', async () => {
-    let reads = 0;
     let answered: () => void = () => {};
     let inFlight: Promise<void> | undefined;
-    const counting: EventStore = {
-      ...store.events,
-      readReleased: async (q) => {
-        reads += 1;
-        return store.events.readReleased(q);
-      },
-      appendsSettled: () => inFlight,
-    };
-    const hub = new Hub(counting, open, { sendBufferLimit: 1 << 20, heartbeatMs: 60_000, retryMs: 1000, pageSize: 10 }, metrics(), pino({ level: 'silent' }));
-    await hub.start();
-    const sink = new FakeSink();
-    await hub.subscribe(sink, {});
+    const { hub, sink, counter } = await countingHub(() => inFlight);
     const releaseNext = async (count: number) => {
       for (let i = 0; i < count; i++) {
         await store.events.append({ id: randomUUID(), userId: 'u', event: 'n', timestamp: now, data: `{"i":${i}}` });
@@ -294,34 +288,22 @@ describe('Hub', () => {
     answered();
     await settle();
     assert.deepEqual(sink.ids, [1, 2, 3, 4], 'in seq order');
-    assert.equal(reads, 0, 'delivered from the answers');
+    assert.equal(counter.reads, 0, 'delivered from the answers');
     // An answer that never brings the events (another node's release): read once the wait is over.
     inFlight = Promise.resolve();
     hub.released((await releaseNext(1)).at(-1)?.seq ?? 0);
     await settle();
     assert.deepEqual(sink.ids, [1, 2, 3, 4, 5]);
-    assert.equal(reads, 1);
+    assert.equal(counter.reads, 1);
   });
 
   test('a commit heard of before its answer is delivered with the answer, without waiting for a commit behind it', async () => {
-    let reads = 0;
     let answered: () => void = () => {};
     // Two commits in flight, pipelined: appendsSettled settles when both have answered.
     const inFlight = new Promise<void>((resolve) => {
       answered = resolve;
     });
-    const counting: EventStore = {
-      ...store.events,
-      readReleased: async (q) => {
-        reads += 1;
-        return store.events.readReleased(q);
-      },
-      appendsSettled: () => inFlight,
-    };
-    const hub = new Hub(counting, open, { sendBufferLimit: 1 << 20, heartbeatMs: 60_000, retryMs: 1000, pageSize: 10 }, metrics(), pino({ level: 'silent' }));
-    await hub.start();
-    const sink = new FakeSink();
-    await hub.subscribe(sink, {});
+    const { hub, sink, counter } = await countingHub(() => inFlight);
     await store.events.append({ id: randomUUID(), userId: 'u', event: 'p', timestamp: now, data: '{}' });
     now += 1;
     const first = await store.events.releaseDue(now, 10_000);
@@ -331,7 +313,7 @@ describe('Hub', () => {
     hub.offer(first); // its answer; the second commit has not answered
     await settle();
     assert.deepEqual(sink.ids, [1], 'delivered while the commit behind it is still in flight');
-    assert.equal(reads, 0);
+    assert.equal(counter.reads, 0);
     answered();
   });
 
