@@ -43,19 +43,22 @@ if (skip) {
     try {
       for (let i = 0; i < 3; i++) await first.events.append({ id: randomUUID(), userId: 'u', event: 'old', timestamp: 0, data: '1' });
       const second = await PostgresStore.open(own.url);
-      const fanout = await PostgresFanout.open(second.sql, second.notifications, pino({ level: 'silent' }));
-      const heard: number[] = [];
-      fanout.onReleased((upTo) => heard.push(upTo));
       try {
-        const next = await first.events.append({ id: randomUUID(), userId: 'u', event: 'new', timestamp: 0, data: '1' });
-        const deadline = Date.now() + 5000;
-        while (!heard.includes(next.seq as number)) {
-          assert.ok(Date.now() < deadline, 'the new release is heard');
-          await new Promise((resolve) => setTimeout(resolve, 10));
+        const fanout = await PostgresFanout.open(second.sql, second.notifications, pino({ level: 'silent' }));
+        const heard: number[] = [];
+        fanout.onReleased((upTo) => heard.push(upTo));
+        try {
+          const next = await first.events.append({ id: randomUUID(), userId: 'u', event: 'new', timestamp: 0, data: '1' });
+          const deadline = Date.now() + 5000;
+          while (!heard.includes(next.seq as number)) {
+            assert.ok(Date.now() < deadline, 'the new release is heard');
+            await new Promise((resolve) => setTimeout(resolve, 10));
+          }
+          assert.deepEqual(heard, [4]);
+        } finally {
+          await fanout.close();
         }
-        assert.deepEqual(heard, [4]);
       } finally {
-        await fanout.close();
         await second.close();
       }
     } finally {
